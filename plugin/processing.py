@@ -1,0 +1,318 @@
+"""What a worker does with one delivery: fetch, map, evaluate, store, and reconcile the card."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
+
+from sqlalchemy import func, select
+
+from plugin.cards import build_card, card_hash, status_property
+from plugin.mappers import jira_issue_to_item, linear_issue_to_item, linear_project_to_item
+from plugin.runtime import Runtime
+from plugin.storage import (
+    CardRow,
+    CardState,
+    Tenant,
+    claim_delivery,
+    complete_delivery,
+    fail_delivery,
+    find_work_item,
+    get_card,
+    mark_work_item_deleted,
+    record_evaluation,
+    save_card,
+    upsert_work_item,
+)
+from plugin.trackers.base import TrackerClient
+from plugin.trackers.errors import NotFound, RateLimited, TrackerError
+from plugin.trackers.jira import JiraClient
+from rules import Evaluation, WorkItem, evaluate
+from webhooks.events import InboundEvent, ItemRef
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 300.0
+"""How long a claim lasts; a worker that dies mid-job loses its claim after this."""
+BACKOFF_BASE_S = 30.0
+BACKOFF_CAP_S = 3600.0
+
+OWN_CHANGE_FIELDS = frozenset({"labels", "labelIds", "comment", "updatedAt"})
+"""Fields the service itself changes on an item; an update touching only these may be ours."""
+
+
+class DeadEnd(Exception):
+    """A delivery that cannot succeed however often it is retried."""
+
+
+def utcnow() -> datetime:
+    """Return the current time in UTC."""
+    return datetime.now(UTC)
+
+
+def backoff(attempts: int, retry_after: float | None = None) -> float:
+    """Seconds before the next try: exponential, and never sooner than the tracker asked."""
+    delay = min(BACKOFF_CAP_S, BACKOFF_BASE_S * float(2 ** max(0, attempts - 1)))
+    return max(delay, retry_after or 0.0)
+
+
+def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
+    """Claim a delivery and work it to a final or retry state; return the state it ends in."""
+    database = runtime.database
+    with database.session() as session:
+        claimed = claim_delivery(session, delivery_pk=delivery_pk, now=utcnow(), lease_s=LEASE_S)
+        if claimed is None:
+            return "not-claimed"
+        event, attempts, received_at = claimed.event(), claimed.attempts, claimed.received_at
+        tenant = session.get(Tenant, claimed.tenant_id)
+        if tenant is None:
+            raise LookupError(f"delivery {delivery_pk} has no tenant")
+        session.expunge(tenant)
+    extra = {"delivery_id": event.delivery_id, "tracker": event.tracker, "tenant": tenant.id}
+    try:
+        _work(runtime, tenant, event, received_at)
+    except TrackerError as exc:
+        return _failed(runtime, delivery_pk, attempts, exc, extra, exc.retryable, _wait(exc))
+    except DeadEnd as exc:
+        return _failed(runtime, delivery_pk, attempts, exc, extra, False, None)
+    except Exception as exc:
+        # An unexpected error may be passing (a database restart); retry it, visibly.
+        log.exception("delivery.crashed", extra=extra)
+        return _failed(runtime, delivery_pk, attempts, exc, extra, True, None)
+    with database.session() as session:
+        complete_delivery(session, delivery_pk=delivery_pk, now=utcnow())
+    log.info("delivery.done", extra=extra)
+    return "done"
+
+
+def _wait(exc: TrackerError) -> float | None:
+    return getattr(exc, "retry_after", None)
+
+
+def _failed(
+    runtime: Runtime,
+    delivery_pk: int,
+    attempts: int,
+    exc: BaseException,
+    extra: Mapping[str, Any],
+    retryable: bool,
+    retry_after: float | None,
+) -> str:
+    now = utcnow()
+    retry_at = None
+    if retryable and attempts < runtime.settings.max_attempts:
+        retry_at = now + timedelta(seconds=backoff(attempts, retry_after))
+    error = f"{type(exc).__name__}: {exc}"
+    with runtime.database.session() as session:
+        fail_delivery(session, delivery_pk=delivery_pk, error=error, retry_at=retry_at, now=now)
+    state = "retrying" if retry_at else "dead"
+    level = logging.WARNING if retry_at else logging.ERROR
+    log.log(level, f"delivery.{state}", extra={**extra, "error": error, "attempts": attempts})
+    if isinstance(exc, RateLimited):
+        log.info("tracker.rate-limited", extra={**extra, "retry_after": exc.retry_after})
+    return state
+
+
+def _work(runtime: Runtime, tenant: Tenant, event: InboundEvent, received_at: datetime) -> None:
+    if not event.needs_work or not event.refs:
+        return
+    client = runtime.client_for(tenant)
+    if client is None:
+        raise DeadEnd(
+            f"no API credentials for {tenant.tracker} site {tenant.site!r}; set "
+            + (
+                "LEANGUARD_JIRA_URL and LEANGUARD_JIRA_API_TOKEN"
+                if tenant.tracker == "jira"
+                else "LEANGUARD_LINEAR_API_KEY"
+            )
+        )
+    if _caused_by_us(event, client, runtime.settings.card_label):
+        log.info("delivery.own-change", extra={"delivery_id": event.delivery_id})
+        return
+    for ref in event.refs:
+        with item_lock(runtime, tenant.id, ref.key):
+            check_item(runtime, tenant, client, ref, received_at=received_at)
+
+
+def _caused_by_us(event: InboundEvent, client: TrackerClient, label: str) -> bool:
+    """Tell whether an update only echoes the service's own writes (comment, label, property)."""
+    if event.actor_id is None or event.event_type.endswith(("created", "create")):
+        return False
+    if event.actor_id != client.identity():
+        return False
+    # The bot may be a real person's account (an API token); their other edits still count.
+    return all(change.field in OWN_CHANGE_FIELDS for change in event.changes)
+
+
+def check_item(
+    runtime: Runtime,
+    tenant: Tenant,
+    client: TrackerClient,
+    ref: ItemRef,
+    *,
+    received_at: datetime | None = None,
+) -> Evaluation | None:
+    """Fetch one item's current state, evaluate it, store the result and reconcile its card."""
+    database = runtime.database
+    if ref.deleted:
+        with database.session() as session:
+            mark_work_item_deleted(
+                session, tenant_id=tenant.id, item_id_or_key=ref.key, now=utcnow()
+            )
+        return None
+    if received_at is not None:
+        with database.session() as session:
+            known = find_work_item(session, tenant_id=tenant.id, tracker=ref.tracker, key=ref.key)
+            # Coalescing: a fetch that started after this delivery arrived already saw its change.
+            if known is not None and known.updated_at > received_at:
+                log.info("item.coalesced", extra={"item": ref.key})
+                return None
+    fetched_at = utcnow()
+    raw = client.fetch_item(ref.key, ref.kind)
+    if raw is None:
+        with database.session() as session:
+            mark_work_item_deleted(
+                session, tenant_id=tenant.id, item_id_or_key=ref.key, now=utcnow()
+            )
+        return None
+    item = map_item(client, tenant, raw, ref.kind)
+    ruleset = runtime.catalog.select(item.tracker, item.project)
+    evaluation = evaluate(item, ruleset)
+    with database.session() as session:
+        row, applied = upsert_work_item(session, tenant_id=tenant.id, item=item, now=fetched_at)
+        if not applied:
+            log.info("item.stale-snapshot", extra={"item": item.key})
+            return None
+        record_evaluation(session, work_item=row, evaluation=evaluation, evaluated_at=fetched_at)
+        row_id = row.id
+    reconcile_card(runtime, client, row_id, item, evaluation, ref.kind)
+    return evaluation
+
+
+def map_item(client: TrackerClient, tenant: Tenant, raw: Mapping[str, Any], kind: str) -> WorkItem:
+    """Turn a tracker's raw item into a :class:`WorkItem`."""
+    if isinstance(client, JiraClient):
+        return jira_issue_to_item(raw, site=tenant.site, field_names=client.field_names())
+    if kind == "project":
+        return linear_project_to_item(raw, site=tenant.site)
+    return linear_issue_to_item(raw, site=tenant.site)
+
+
+def reconcile_card(
+    runtime: Runtime,
+    client: TrackerClient,
+    work_item_id: int,
+    item: WorkItem,
+    evaluation: Evaluation,
+    kind: str,
+) -> None:
+    """Bring the item's single card in line with its evaluation, writing only what changed."""
+    settings = runtime.settings
+    details = runtime.details_url(item.tracker, item.key)
+    with runtime.database.session() as session:
+        stored = get_card(session, work_item_id=work_item_id)
+        existing = _StoredCard.of(stored) if stored is not None else None
+    failing = bool(evaluation.failing_rules())
+    showing = existing is not None and existing.open and existing.comment_id is not None
+    if not failing and not showing:
+        return  # an item that never failed (or whose card is closed) gets no writes at all
+    card = build_card(evaluation, details_url=details, show_passed=existing is not None)
+    digest = card_hash(card)
+    now = utcnow()
+    label_applied = existing is not None and existing.label_applied
+    if failing:
+        comment_id = existing.comment_id if existing and not existing.deleted else None
+        if comment_id is None:
+            comment_id = client.post_card(item.key, kind, card)
+        elif existing and (existing.content_hash != digest or not existing.open):
+            try:
+                client.edit_card(item.key, kind, comment_id, card)
+            except NotFound:
+                comment_id = client.post_card(item.key, kind, card)
+        else:
+            return
+        state = CardState.OPEN
+        if settings.card_label and not label_applied:
+            client.set_label(item.key, kind, settings.card_label, True)
+            label_applied = True
+    else:
+        assert existing is not None and existing.comment_id is not None
+        comment_id = existing.comment_id
+        if settings.resolved_card == "delete":
+            client.delete_card(item.key, kind, comment_id)
+            state = CardState.DELETED
+        else:
+            try:
+                client.edit_card(item.key, kind, comment_id, card)
+            except NotFound:
+                # Someone deleted the card by hand; a resolved item needs no new one.
+                log.info("card.gone", extra={"item": item.key})
+            state = CardState.RESOLVED
+        if label_applied:
+            client.set_label(item.key, kind, settings.card_label, False)
+            label_applied = False
+    client.publish_status(
+        item.key, kind, status_property(evaluation, details_url=details, evaluated_at=now)
+    )
+    with runtime.database.session() as session:
+        save_card(
+            session,
+            work_item_id=work_item_id,
+            comment_id=comment_id,
+            content_hash=digest,
+            state=state,
+            label_applied=label_applied,
+            now=now,
+        )
+    log.info("card.reconciled", extra={"item": item.key, "state": state})
+
+
+class _StoredCard(NamedTuple):
+    """What reconciliation needs of a stored card, read inside its session."""
+
+    comment_id: str | None
+    content_hash: str
+    state: str
+    label_applied: bool
+
+    @classmethod
+    def of(cls, row: CardRow) -> _StoredCard:
+        return cls(row.comment_id, row.content_hash, row.state, row.label_applied)
+
+    @property
+    def open(self) -> bool:
+        return self.state == CardState.OPEN
+
+    @property
+    def deleted(self) -> bool:
+        return self.state == CardState.DELETED
+
+
+_local_locks: dict[str, threading.Lock] = {}
+_local_locks_guard = threading.Lock()
+
+
+@contextmanager
+def item_lock(runtime: Runtime, tenant_id: int, key: str) -> Iterator[None]:
+    """Serialise work on one item across workers, so two jobs never post two cards."""
+    name = f"{tenant_id}:{key}"
+    if runtime.database.dialect == "postgresql":
+        lock_id = zlib.crc32(name.encode())
+        with runtime.database.engine.connect() as connection:
+            connection.execute(select(func.pg_advisory_lock(lock_id)))
+            try:
+                yield
+            finally:
+                connection.execute(select(func.pg_advisory_unlock(lock_id)))
+                connection.commit()
+        return
+    # SQLite serves one process (the embedded default); a process-wide lock is enough there.
+    with _local_locks_guard:
+        lock = _local_locks.setdefault(name, threading.Lock())
+    with lock:
+        yield

@@ -1,0 +1,86 @@
+"""Running the service under gunicorn, and the rq worker with its sweeper."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from plugin.app import create_app
+from plugin.jobs import bind_runtime
+from plugin.queue import RqQueue
+from plugin.runtime import Runtime
+from plugin.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 10.0
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn with the app built inside each worker process (no shared connections)."""
+
+    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        """Apply our options to gunicorn's config."""
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        """Build the app in the worker."""
+        return create_app(self.settings)
+
+
+def serve(settings: Settings, *, workers: int, threads: int) -> None:
+    """Run gunicorn on the configured host and port."""
+    if not settings.redis_url and workers > 1:
+        # Without Redis the worker thread lives in the web process; one process keeps the
+        # embedded SQLite database to a single writer.
+        log.warning("serve.single-process: no LEANGUARD_REDIS_URL, so running one web process")
+        workers = 1
+    options = {
+        "bind": f"{settings.host}:{settings.port}",
+        "workers": workers,
+        "threads": threads,
+        "worker_class": "gthread",
+        "timeout": 60,
+        "graceful_timeout": 20,
+        "accesslog": "-",
+        "errorlog": "-",
+        "forwarded_allow_ips": "127.0.0.1",
+    }
+    GunicornServer(settings, options).run()
+
+
+def run_worker(settings: Settings, *, burst: bool) -> None:
+    """Run an rq worker on the deliveries queue, plus the sweeper that re-drives lost work."""
+    from rq import SimpleWorker
+
+    runtime = Runtime.from_settings(settings)
+    bind_runtime(runtime)
+    queue = RqQueue(runtime, settings.redis_url)
+    stop = threading.Event()
+
+    def sweep_forever() -> None:
+        while not stop.wait(SWEEP_INTERVAL_S):
+            try:
+                queue.sweep()
+            except Exception:
+                log.exception("worker.sweep-failed")
+
+    queue.sweep()
+    sweeper = threading.Thread(target=sweep_forever, name="leanguard-sweeper", daemon=True)
+    sweeper.start()
+    # SimpleWorker runs jobs in this process: no fork, so the database pool stays valid.
+    worker = SimpleWorker([queue.queue], connection=queue.redis)
+    try:
+        worker.work(burst=burst, with_scheduler=False)
+    finally:
+        stop.set()

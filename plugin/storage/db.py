@@ -1,0 +1,139 @@
+"""The database: engine, sessions, migrations and a readiness probe."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+"""The Alembic script folder, shipped inside the package."""
+
+# Any constant works as long as every leanguard process uses the same one.
+_MIGRATION_LOCK_KEY = 0x6C65616E6775  # "leangu"
+_SQLITE_BUSY_TIMEOUT_MS = 5000
+_POSTGRES_CONNECT_TIMEOUT_S = 10
+
+
+def default_database_url(instance_path: str) -> str:
+    """Return the embedded database's URL: a SQLite file in the instance folder."""
+    return f"sqlite:///{os.path.join(instance_path, 'leanguard.db')}"
+
+
+class Database:
+    """One database, SQLite or PostgreSQL, and the sessions that use it."""
+
+    def __init__(self, url: str) -> None:
+        self.url: URL = make_url(url)
+        self.engine: Engine = _create_engine(self.url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """The backend's name: ``sqlite`` or ``postgresql``."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Open a session that commits when the block ends and rolls back if it raises."""
+        with self._sessions.begin() as session:
+            yield session
+
+    def alembic_config(self, connection: Connection | None = None) -> Config:
+        """Build the Alembic configuration for this database, without an ini file."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        # The option is read through configparser, which gives ``%`` a meaning.
+        rendered = self.url.render_as_string(hide_password=False)
+        config.set_main_option("sqlalchemy.url", rendered.replace("%", "%%"))
+        if connection is not None:
+            config.attributes["connection"] = connection
+        return config
+
+    def upgrade(self) -> None:
+        """Migrate the schema to the newest revision."""
+        if self.dialect == "sqlite":
+            _make_parent_folder(self.url)
+        # Several processes may start at once. Each migrates inside one transaction that first
+        # takes a lock, so all but one wait and then find the schema current, and a failed
+        # migration leaves no half-built schema behind.
+        with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
+            elif self.dialect == "sqlite":
+                # The driver would run each DDL statement on its own; an explicit immediate
+                # transaction takes the write lock now and makes the DDL transactional.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            command.upgrade(self.alembic_config(connection), "head")
+
+    def ping(self) -> bool:
+        """Tell whether the database answers a trivial query."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(select(1))
+        except SQLAlchemyError as exc:
+            logger.warning("storage.ping-failed: %s", exc.__class__.__name__)
+            return False
+        return True
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _create_engine(url: URL) -> Engine:
+    if url.get_backend_name() == "sqlite":
+        return _create_sqlite_engine(url)
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
+        # Without a timeout a readiness probe hangs while the server is unreachable.
+        options["connect_args"] = {"connect_timeout": _POSTGRES_CONNECT_TIMEOUT_S}
+    # Pre-ping replaces connections a restarted server has closed, so the service recovers.
+    return create_engine(url, pool_pre_ping=True, **options)
+
+
+def _create_sqlite_engine(url: URL) -> Engine:
+    in_memory = _is_memory(url)
+    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    if in_memory:
+        # Every connection to ``:memory:`` is a new, empty database; share one instead.
+        options["poolclass"] = StaticPool
+    engine = create_engine(url, **options)
+
+    def configure(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            # Wait for a writer instead of failing at once; set first so the journal switch
+            # below also waits.
+            cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_TIMEOUT_MS}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if not in_memory:
+                # Readers and the single writer no longer block each other.
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    event.listen(engine, "connect", configure)
+    return engine
+
+
+def _is_memory(url: URL) -> bool:
+    return url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+
+
+def _make_parent_folder(url: URL) -> None:
+    if not _is_memory(url) and url.database:
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)

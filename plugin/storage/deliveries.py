@@ -1,0 +1,147 @@
+"""The inbox: deliveries from acceptance through processing to done, ignored or dead."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from plugin.storage.dialects import upsert_insert
+from plugin.storage.models import Delivery, DeliveryState
+from webhooks.events import InboundEvent
+
+MAX_ERROR_LENGTH = 10_000
+"""Longer error texts are cut to their end, where the cause of a traceback is."""
+
+
+def accept_delivery(
+    session: Session, *, tenant_id: int, event: InboundEvent, now: datetime
+) -> tuple[Delivery, bool]:
+    """Store a delivery once per (tenant, delivery id); True if it was new."""
+    state = DeliveryState.RECEIVED if event.needs_work else DeliveryState.IGNORED
+    # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to settle, so
+    # exactly one of several web processes receiving a redelivery stores it.
+    inserted = session.scalar(
+        upsert_insert(session, Delivery)
+        .values(
+            tenant_id=tenant_id,
+            tracker=event.tracker,
+            delivery_id=event.delivery_id,
+            event_type=event.event_type,
+            received_at=now,
+            payload=event.to_dict(),
+            state=state,
+            attempts=0,
+            updated_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[Delivery.tenant_id, Delivery.delivery_id])
+        .returning(Delivery.id)
+    )
+    delivery = session.scalars(
+        select(Delivery).where(
+            Delivery.tenant_id == tenant_id, Delivery.delivery_id == event.delivery_id
+        )
+    ).one()
+    return delivery, inserted is not None
+
+
+def _claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        Delivery.state == DeliveryState.RECEIVED,
+        and_(
+            Delivery.state.in_([DeliveryState.RETRYING, DeliveryState.PROCESSING]),
+            # For retrying this is the retry time; for processing it is the end of a worker's
+            # lease, past which that worker is taken to have died.
+            Delivery.next_attempt_at <= now,
+        ),
+    )
+
+
+def claim_delivery(
+    session: Session, *, delivery_pk: int, now: datetime, lease_s: float
+) -> Delivery | None:
+    """Take a delivery for processing under a lease; None if it is not claimable now."""
+    # One conditional UPDATE is the whole claim: of two workers racing, only one matches.
+    return session.scalars(
+        update(Delivery)
+        .where(Delivery.id == delivery_pk, _claimable(now))
+        .values(
+            state=DeliveryState.PROCESSING,
+            attempts=Delivery.attempts + 1,
+            next_attempt_at=now + timedelta(seconds=lease_s),
+            updated_at=now,
+        )
+        .returning(Delivery),
+        execution_options={"populate_existing": True},
+    ).one_or_none()
+
+
+def complete_delivery(session: Session, *, delivery_pk: int, now: datetime) -> None:
+    """Mark a claimed delivery done."""
+    _finish(session, delivery_pk, now, state=DeliveryState.DONE, next_attempt_at=None)
+
+
+def fail_delivery(
+    session: Session,
+    *,
+    delivery_pk: int,
+    error: str,
+    retry_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Record a failed attempt: retry at ``retry_at``, or dead-letter it when None."""
+    _finish(
+        session,
+        delivery_pk,
+        now,
+        state=DeliveryState.DEAD if retry_at is None else DeliveryState.RETRYING,
+        next_attempt_at=retry_at,
+        last_error=error[-MAX_ERROR_LENGTH:],
+    )
+
+
+def _finish(
+    session: Session,
+    delivery_pk: int,
+    now: datetime,
+    *,
+    state: DeliveryState,
+    next_attempt_at: datetime | None,
+    **values: object,
+) -> None:
+    # Only a claimed delivery is finished: a worker whose lease ran out and whose delivery
+    # another worker has since completed must not move it back.
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_pk, Delivery.state == DeliveryState.PROCESSING)
+        .values(state=state, next_attempt_at=next_attempt_at, updated_at=now, **values)
+    )
+
+
+def due_deliveries(session: Session, *, now: datetime, limit: int) -> list[int]:
+    """Return ids of deliveries waiting for a worker, oldest first, for the sweeper."""
+    return list(
+        session.scalars(
+            select(Delivery.id).where(_claimable(now)).order_by(Delivery.id).limit(limit)
+        )
+    )
+
+
+def dead_deliveries(session: Session, *, tenant_id: int | None, limit: int) -> list[Delivery]:
+    """Return dead-lettered deliveries, most recently failed first."""
+    query = select(Delivery).where(Delivery.state == DeliveryState.DEAD)
+    if tenant_id is not None:
+        query = query.where(Delivery.tenant_id == tenant_id)
+    return list(
+        session.scalars(query.order_by(Delivery.updated_at.desc(), Delivery.id.desc()).limit(limit))
+    )
+
+
+def delivery_counts(session: Session) -> dict[str, int]:
+    """Count deliveries by state, every state included."""
+    counts = {str(state): 0 for state in DeliveryState}
+    rows = session.execute(select(Delivery.state, func.count()).group_by(Delivery.state))
+    for state, count in rows:
+        counts[state] = count
+    return counts
