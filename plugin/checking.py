@@ -118,5 +118,6 @@ def as_text(checked: Sequence[Checked]) -> str:
     for entry in checked:
         counts[entry.evaluation.status.value] = counts.get(entry.evaluation.status.value, 0) + 1
     summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-    lines.append(f"{len(checked)} items checked" + (f": {summary}" if summary else ""))
+    noun = "item" if len(checked) == 1 else "items"
+    lines.append(f"{len(checked)} {noun} checked" + (f": {summary}" if summary else ""))
     return "\n".join(lines)

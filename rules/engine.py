@@ -148,7 +148,7 @@ def _field(outcome: OutcomeField, rule: Rule, index: ItemIndex, who: tuple[str, 
             looked_for=outcome.article_name,
             looked_in=search.looked_in,
             found=_capitalized("; ".join(search.empty)) if search.empty else "Nothing.",
-            fix=_how_to_add(outcome),
+            fix=_how_to_add(outcome, index.item.tracker),
             why=outcome.why,
             who=who,
             severity=rule.severity,
@@ -283,15 +283,17 @@ def _out_of_scope(when: When, item: WorkItem) -> str:
     return ""
 
 
-def _how_to_add(outcome: OutcomeField) -> str:
+def _how_to_add(outcome: OutcomeField, tracker: str) -> str:
+    # Issue links are a Jira notion and customer requests a Linear one; only offer what the
+    # item's own tracker has.
     options: list[str] = []
     if outcome.headings:
         options.append(f'add a description section headed "{outcome.headings[0]}"')
     if outcome.custom_fields:
         options.append(f'fill in the custom field "{outcome.custom_fields[0]}"')
-    if outcome.links:
+    if outcome.links and tracker != "linear":
         options.append("add " + outcome.links[0].describe())
-    if outcome.customer_needs:
+    if outcome.customer_needs and tracker != "jira":
         options.append("link a customer request")
     if not options:
         return f"Add {outcome.article_name}."

@@ -181,8 +181,13 @@ _DATE_KEYS = _words(
 _DATE_LEAD = _words(
     r"(?:by|before|until|till|on|at|through|no later than|in|for|from)\s+(?:the\s+)?$"
 )
-# "in the first 7 days" defines the window of the metric; it is no deadline.
+# "in the first 7 days" defines the window of the metric; it is no deadline. "Activated within
+# 7 days" may be a window too, so "by 2027-03-31" in the same text is the better deadline.
 _WINDOW = re.compile(r"\bfirst\b")
+_DEADLINE = re.compile(r"(?:by|before|until|till|no later than|end of|eo[yqm])\b")
+_RELATIVE = re.compile(
+    r"(?:within|in|over|during|after|for)\s+(?:the\s+)?(?!q[1-4]|h[12]|fy)[a-z\d]"
+)
 _NUM_TOKEN = re.compile(r"\d+(?:[.,:/]\d+)*([a-z%\u00d7]*)")
 _UNITS = frozenset(
     {"%", "x", "\u00d7", "k", "m", "mm", "bn", "b", "ms", "s", "sec", "secs", "min", "mins", "h"}
@@ -220,7 +225,7 @@ _STOP = (
 )
 _UNIT_AFTER = re.compile(rf"[ \t]?(?:/[ \t]?[a-z]+|(?!{_STOP})[a-z][a-z-]*(?:/[a-z]+)?)\b")
 _NUMBER = (
-    r"(?:[$€£¥]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+    r"(?:[$€£¥]\s?)?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:/\d+(?:\.\d+)?)?"
     r"(?:\s?(?:%|percent|per cent|pp|pts?|points?|x|\u00d7|k|m|mm|bn|ms|s|secs?|mins?|h|hrs?|d)\b"
     r"|%)?"
 )
@@ -229,8 +234,10 @@ _WORD_NUMBER = (
     r"thirty|forty|fifty|sixty|seventy|eighty|ninety|a hundred|hundred|a thousand|thousand)"
 )
 _FROM_TO = _words(
-    rf"from\s+(?:about\s+|around\s+|~\s?)?(?:{_NUMBER}|{_WORD_NUMBER})"
-    r"(?:[ \t]+[a-z/-]+){0,3}[ \t]*(?:to|down to|up to|→|->|=>|⟶)[ \t]*(?:about[ \t]+|~[ \t]?)?"
+    rf"from\s+(?:about\s+|around\s+|~\s?)?(?:{_NUMBER}|{_WORD_NUMBER})(?:/[a-z]+)?"
+    r"(?:[ \t]+[a-z/-]+){0,3}[ \t]*(?:to|down to|up to|→|->|=>|⟶)[ \t]*"
+    r"(?:(?:about|around|under|below|above|over|less than|more than|at least|at most)[ \t]+"
+    r"|[~<>≤≥][ \t]?)?"
     rf"(?:{_NUMBER}|{_WORD_NUMBER}\b)(?:[ \t]?/[ \t]?[a-z]+|[ \t]+(?!{_STOP})[a-z]+)?"
 )
 _ARROW_RANGE = re.compile(
@@ -285,11 +292,14 @@ def _read_numbers(low: str, *, target_only: bool = False) -> _Numbers:
     if has_digit or _DATE_KEYS.search(low):
         pieces: list[str] = []
         done = 0
+        best_rank = 0
         for match in islice(_DATE.finditer(low), _MAX_NUMBERS):
             start, end = match.span()
             lead = _DATE_LEAD.search(low, max(0, start - 20), start)
-            if not date and not _WINDOW.search(low, start, end):
-                date = low[lead.start() if lead else start : end]
+            candidate = low[lead.start() if lead else start : end]
+            rank = _date_rank(candidate)
+            if rank > best_rank:
+                best_rank, date = rank, candidate
             # Blank the date out, keeping every index, so no number inside it reads as a target.
             pieces += (low[done:start], "¦" * (end - start))
             done = end
@@ -326,6 +336,15 @@ def _read_numbers(low: str, *, target_only: bool = False) -> _Numbers:
         labels=tuple(labels),
         vague=vague.group(0) if vague else "",
     )
+
+
+def _date_rank(span: str) -> int:
+    """Rank a date: a deadline beats a calendar date, which beats a span of time."""
+    if _WINDOW.search(span):
+        return 0
+    if _DEADLINE.match(span):
+        return 3
+    return 1 if _RELATIVE.match(span) else 2
 
 
 def _classify_number(rest: str, number: re.Match[str]) -> tuple[str, str]:
@@ -552,8 +571,8 @@ _HYPOTHESIS_TEMPLATE = (
     "Write it as: We believe <change> will result in <outcome>; we will know when <signal>."
 )
 _SIGNAL_HINT = (
-    "Add how you will tell: ...; we will know we are right when <metric> moves from <now> to "
-    "<target> by <date>."
+    'Add the signal: end with "we will know we are right when <metric> moves from <now> to '
+    '<target> by <date>".'
 )
 
 
