@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from plugin.checking import InputError, as_json, as_text, check_files, has_errors
+from plugin.logs import configure_logging
 from plugin.rulesets import RuleCatalog, describe_problems, load_rules_path
 from plugin.settings import Settings, SettingsError
 from rules import RuleSetError
@@ -40,6 +41,7 @@ def serve(demo: bool, workers: int, threads: int) -> None:
     from plugin.runtime import Runtime
     from plugin.server import serve as run_server
 
+    configure_logging()
     settings = _settings()
     runtime = Runtime.from_settings(settings)
     runtime.database.upgrade()
@@ -57,6 +59,7 @@ def worker(burst: bool) -> None:
     """Run an rq worker for webhook deliveries (needs LEANGUARD_REDIS_URL)."""
     from plugin.server import run_worker
 
+    configure_logging()
     settings = _settings()
     if not settings.redis_url:
         click.echo(

@@ -60,7 +60,8 @@ _BLANK_LINES = re.compile(r" ?\n\s*")
 _FIELD_LABEL = re.compile(
     r"\s*(?:the\s+)?(?:(?:primary|main|key|north[- ]star|success)\s+)?"
     r"(?:hypothes[ie]s|success metrics?|metrics?|kpis?|measures? of success|"
-    r"customer problems?|problem statements?|problems?|pain|the problem)\s*[:=\-\u2013—]\s*",
+    r"customer problems?|problem statements?|problems?|pain|the problem)"
+    r"(?:\s*[:=]|\s+[-\u2013—])\s*",
     re.I,
 )
 
@@ -102,6 +103,8 @@ def _quote(span: str) -> str:
     span = " ".join(span.split()).strip(" ,;:.-\u2013—(")
     if span.endswith(")") and span.count(")") > span.count("("):
         span = span[:-1].rstrip(" ,;:.")
+    elif span.count("(") > span.count(")"):
+        span += ")"
     if len(span) > _QUOTE_WIDTH:
         cut = span.rfind(" ", 0, _QUOTE_WIDTH)
         span = span[: cut if cut > _QUOTE_WIDTH // 2 else _QUOTE_WIDTH].rstrip(" ,;:") + "…"
@@ -212,7 +215,7 @@ _BASELINE_CUE = _words(
     r"was|were|from|vs\.?|versus|compared (?:to|with)|up from|down from|"
     r"last (?:year|quarter|month))"
     r"\s*(?:is|are|at|of|sits at|stands at|:|=|~|about|around|approx\.?|approximately|roughly)?"
-    r"\s*(?:is|at|about|around|~)?\s*[~$€£¥]?\s*$"
+    r"\s*(?:is|at|about|around|~)?\s*\(?\s*[~$€£¥]?\s*$"
 )
 _COMPARATOR = re.compile(
     r"(?:(?<![a-z])(?:by|to|under|below|over|above|at least|at most|less than|more than|"

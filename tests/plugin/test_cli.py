@@ -76,7 +76,9 @@ def test_check_exits_zero_when_only_warnings_fail() -> None:
 
 
 def test_check_exits_two_on_an_invalid_rules_file() -> None:
-    code, _, err = run("check", "--rules", str(HERE / "broken_rules.yaml"), str(DEMO / "jira_epics.json"))
+    code, _, err = run(
+        "check", "--rules", str(HERE / "broken_rules.yaml"), str(DEMO / "jira_epics.json")
+    )
     assert code == 2
     assert "broken_rules.yaml: rules[0].mode: Must be one of: off, dry-run, warn, gate" in err
 

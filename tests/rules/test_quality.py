@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -283,20 +281,10 @@ def test_no_text_makes_a_check_raise(text: str) -> None:
             assert verdict.hint
 
 
-def _seconds_per_call(check: Callable[[str], Verdict], texts: list[str], rounds: int) -> float:
-    started = time.perf_counter()
-    for _ in range(rounds):
-        for text in texts:
-            check(text)
-    return (time.perf_counter() - started) / (rounds * len(texts))
-
-
 @pytest.mark.parametrize("check", sorted(CHECKS))
-def test_checks_stay_fast(check: str) -> None:
-    # The budget is 20 times the measured cost, so only a regression in kind (a pattern that
-    # backtracks) fails it, not a slow test machine.
-    texts = [example["text"] for example in EXAMPLES[check]]
-    assert _seconds_per_call(CHECKS[check], texts, rounds=5) < 0.001
+def test_pathological_texts_get_a_verdict(check: str) -> None:
+    # Long runs of the words the patterns look for; the speed of these is measured by
+    # `make bench`, here only that every one is judged and none raises.
     hostile = [
         "we will " * 500,
         "$1" * 2000,
@@ -306,4 +294,7 @@ def test_checks_stay_fast(check: str) -> None:
         "in " * 1300,
         "(" * 4000,
     ]
-    assert _seconds_per_call(CHECKS[check], hostile, rounds=1) < 0.05
+    for text in hostile:
+        verdict = CHECKS[check](text)
+        assert verdict.found
+        assert verdict.ok == (verdict.problem == "")
