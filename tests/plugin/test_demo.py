@@ -28,5 +28,5 @@ def test_demo_items_are_evaluated_and_shown_without_calling_a_tracker(tmp_path: 
     text = page.get_data(as_text=True)
     assert "This is a demo item" in text
     assert "No success metric found." in text
-    assert 'Add a description section headed &#34;Success metric&#34;' in text
+    assert "Add a description section headed &#34;Success metric&#34;" in text
     assert client.get("/items/jira/NOPE-1").status_code == 404
