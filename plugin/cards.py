@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -111,30 +112,52 @@ def card_hash(card: Card) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def render_markdown(card: Card) -> str:
-    """Render the card as Markdown for a Linear comment."""
-    out = [f"**{_md(card.headline)}**", ""]
+@dataclass(frozen=True, slots=True)
+class _TextMarkup:
+    """How one plain-text markup writes the few things a card needs."""
+
+    markers: Mapping[str, str]
+    bullet: str
+    sub_bullet: str
+    strong: Callable[[str], str]
+    escape: Callable[[str], str]
+    link: Callable[[str, str], str]
+
+
+def _render_text(card: Card, markup: _TextMarkup) -> str:
+    out = [markup.strong(markup.escape(card.headline)), ""]
     for line in card.lines:
-        out.append(f"- {_MARKDOWN_MARKERS[line.marker]} {_markdown_title(line)}")
+        title = markup.escape(line.text)
         if line.status == "fail":
-            out.extend(f"  - {detail}" for detail in _markdown_details(line))
+            title = markup.strong(title)
+        out.append(f"{markup.bullet}{markup.markers[line.marker]} {title}")
+        if line.status == "fail":
+            out.extend(f"{markup.sub_bullet}{detail}" for detail in _details(line, markup))
     if card.lines:
         out.append("")
-    out.append(f"{FOOTER_TEXT}[{DETAILS_TEXT}]({card.details_url})")
+    out.append(FOOTER_TEXT + markup.link(DETAILS_TEXT, card.details_url))
     return "\n".join(out)
+
+
+def _details(line: CardLine, markup: _TextMarkup) -> list[str]:
+    details = []
+    if line.fix:
+        details.append(f"{markup.strong('Fix:')} {markup.escape(line.fix)}")
+    if line.why:
+        details.append(f"Why: {markup.escape(line.why)}")
+    if line.who:
+        details.append(f"Who can fix: {markup.escape(', '.join(line.who))}")
+    return details
+
+
+def render_markdown(card: Card) -> str:
+    """Render the card as Markdown for a Linear comment."""
+    return _render_text(card, _MARKDOWN)
 
 
 def render_wiki(card: Card) -> str:
     """Render the card as Jira Data Center wiki markup."""
-    out = [f"*{_wiki(card.headline)}*", ""]
-    for line in card.lines:
-        out.append(f"* {_WIKI_MARKERS[line.marker]} {_wiki_title(line)}")
-        if line.status == "fail":
-            out.extend(f"** {detail}" for detail in _wiki_details(line))
-    if card.lines:
-        out.append("")
-    out.append(f"{FOOTER_TEXT}[{DETAILS_TEXT}|{card.details_url}]")
-    return "\n".join(out)
+    return _render_text(card, _WIKI)
 
 
 def render_adf(card: Card) -> dict[str, Any]:
@@ -218,40 +241,6 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-def _markdown_title(line: CardLine) -> str:
-    if line.status == "fail":
-        return f"**{_md(line.text)}**"
-    return _md(line.text)
-
-
-def _markdown_details(line: CardLine) -> list[str]:
-    details = []
-    if line.fix:
-        details.append(f"**Add:** {_md(line.fix)}")
-    if line.why:
-        details.append(f"Why: {_md(line.why)}")
-    if line.who:
-        details.append(f"Who can fix: {_md(', '.join(line.who))}")
-    return details
-
-
-def _wiki_title(line: CardLine) -> str:
-    if line.status == "fail":
-        return f"*{_wiki(line.text)}*"
-    return _wiki(line.text)
-
-
-def _wiki_details(line: CardLine) -> list[str]:
-    details = []
-    if line.fix:
-        details.append(f"*Add:* {_wiki(line.fix)}")
-    if line.why:
-        details.append(f"Why: {_wiki(line.why)}")
-    if line.who:
-        details.append(f"Who can fix: {_wiki(', '.join(line.who))}")
-    return details
-
-
 def _md(text: str) -> str:
     # Texts quote item content (headings, field names); escaping keeps them from restyling the card.
     return "".join(f"\\{char}" if char in _MARKDOWN_SPECIAL else char for char in _one_line(text))
@@ -288,7 +277,7 @@ def _adf_list_item(line: CardLine) -> dict[str, Any]:
     details: list[list[dict[str, Any]]] = []
     if line.status == "fail":
         if line.fix:
-            details.append([_text("Add:", strong=True), _text(f" {_one_line(line.fix)}")])
+            details.append([_text("Fix:", strong=True), _text(f" {_one_line(line.fix)}")])
         if line.why:
             details.append([_text(f"Why: {_one_line(line.why)}")])
         if line.who:
@@ -321,3 +310,21 @@ def _text(text: str, *, strong: bool = False, link: str | None = None) -> dict[s
     if marks:
         node["marks"] = marks
     return node
+
+
+_MARKDOWN = _TextMarkup(
+    markers=_MARKDOWN_MARKERS,
+    bullet="- ",
+    sub_bullet="  - ",
+    strong=lambda text: f"**{text}**",
+    escape=_md,
+    link=lambda text, url: f"[{text}]({url})",
+)
+_WIKI = _TextMarkup(
+    markers=_WIKI_MARKERS,
+    bullet="* ",
+    sub_bullet="** ",
+    strong=lambda text: f"*{text}*",
+    escape=_wiki,
+    link=lambda text, url: f"[{text}|{url}]",
+)

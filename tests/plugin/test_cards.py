@@ -304,11 +304,11 @@ MARKDOWN_SNAPSHOT = """\
 **leanguard: 2 outcome checks failing (1 error, 1 warning)**
 
 - ❌ **The epic has no hypothesis.**
-  - **Add:** a "Hypothesis" section in the description, or the Hypothesis field
+  - **Fix:** a "Hypothesis" section in the description, or the Hypothesis field
   - Why: Without a hypothesis nobody can tell whether the epic worked.
   - Who can fix: Mia Krystof, Emma Richards
 - ⚠️ **The success metric has no number to reach.**
-  - **Add:** the Success metric field: add a target, e.g. from 4% to 9% by 30 June
+  - **Fix:** the Success metric field: add a target, e.g. from 4% to 9% by 30 June
   - Why: A metric without a target cannot say whether the bet paid off.
   - Who can fix: Mia Krystof
 - ✅ Customer problem found in the description section 'Customer problem'.
@@ -319,11 +319,11 @@ WIKI_SNAPSHOT = """\
 *leanguard: 2 outcome checks failing (1 error, 1 warning)*
 
 * (x) *The epic has no hypothesis.*
-** *Add:* a "Hypothesis" section in the description, or the Hypothesis field
+** *Fix:* a "Hypothesis" section in the description, or the Hypothesis field
 ** Why: Without a hypothesis nobody can tell whether the epic worked.
 ** Who can fix: Mia Krystof, Emma Richards
 * (!) *The success metric has no number to reach.*
-** *Add:* the Success metric field: add a target, e.g. from 4% to 9% by 30 June
+** *Fix:* the Success metric field: add a target, e.g. from 4% to 9% by 30 June
 ** Why: A metric without a target cannot say whether the bet paid off.
 ** Who can fix: Mia Krystof
 * (/) Customer problem found in the description section 'Customer problem'.

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.strategies import json_values
 
 from plugin.mappers import UnknownFormat, items_from_document
 from rules.model import Person, Section, StatusCategory, WorkItem
@@ -213,17 +214,7 @@ def test_unknown_format_is_a_value_error() -> None:
     assert issubclass(UnknownFormat, ValueError)
 
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=16,
-)
+_JSON = json_values(max_leaves=16)
 # Keys the detector and the mappers look at, so generated documents reach deep code paths.
 _KNOWN_KEYS = st.sampled_from(
     [

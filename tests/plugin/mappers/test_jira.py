@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.strategies import json_values
 
 from plugin.mappers.jira import jira_issue_to_item, jira_site_of, jira_webhook_to_item
 from rules.model import Link, Person, StatusCategory
@@ -482,17 +483,7 @@ def test_wrong_typed_fields_degrade_to_defaults() -> None:
     assert (item.description, item.sections, item.created) == ("", (), None)
 
 
-_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
+_JSON = json_values(max_leaves=12)
 _FIELD_KEYS = st.sampled_from(
     [
         "summary",
