@@ -10,13 +10,13 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from plugin.blueprints import register_blueprints
 from plugin.inbox import SqlInbox
 from plugin.processing import process_delivery
 from plugin.queue import InProcessQueue, RqQueue, WorkQueue
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 from webhooks.views import INBOX_EXTENSION, MAX_BODY_BYTES
-from webhooks.views import bp as webhooks_bp
 
 RUNTIME_EXTENSION = "leanguard.runtime"
 QUEUE_EXTENSION = "leanguard.queue"
@@ -61,10 +61,7 @@ def create_app(
     app.extensions[QUEUE_EXTENSION] = queue
     app.extensions[INBOX_EXTENSION] = SqlInbox(runtime, queue)
 
-    from plugin.views import bp as pages_bp
-
-    app.register_blueprint(webhooks_bp)
-    app.register_blueprint(pages_bp)
+    register_blueprints(app)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app

@@ -74,8 +74,11 @@ def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
             raise LookupError(f"delivery {delivery_pk} has no tenant")
         session.expunge(tenant)
     extra = {"delivery_id": event.delivery_id, "tracker": event.tracker, "tenant": tenant.id}
+    # Coalescing trusts that a fetch made after the delivery arrived was worked to the end. On a
+    # retry that fetch may be this delivery's own failed attempt, so a retry always fetches.
+    coalesce_before = received_at if attempts == 1 else None
     try:
-        _work(runtime, tenant, event, received_at)
+        _work(runtime, tenant, event, coalesce_before)
     except TrackerError as exc:
         return _failed(runtime, delivery_pk, attempts, exc, extra, exc.retryable, _wait(exc))
     except DeadEnd as exc:
@@ -118,7 +121,9 @@ def _failed(
     return state
 
 
-def _work(runtime: Runtime, tenant: Tenant, event: InboundEvent, received_at: datetime) -> None:
+def _work(
+    runtime: Runtime, tenant: Tenant, event: InboundEvent, received_at: datetime | None
+) -> None:
     if not event.needs_work or not event.refs:
         return
     client = runtime.client_for(tenant)
@@ -142,6 +147,9 @@ def _work(runtime: Runtime, tenant: Tenant, event: InboundEvent, received_at: da
 def _caused_by_us(event: InboundEvent, client: TrackerClient, label: str) -> bool:
     """Tell whether an update only echoes the service's own writes (comment, label, property)."""
     if event.actor_id is None or event.event_type.endswith(("created", "create")):
+        return False
+    if any(ref.deleted for ref in event.refs):
+        # The service deletes no items, and a deletion has no changelog to tell by.
         return False
     if event.actor_id != client.identity():
         return False
@@ -183,14 +191,20 @@ def check_item(
     item = map_item(client, tenant, raw, ref.kind)
     ruleset = runtime.catalog.select(item.tracker, item.project)
     evaluation = evaluate(item, ruleset)
-    with database.session() as session:
-        row, applied = upsert_work_item(session, tenant_id=tenant.id, item=item, now=fetched_at)
-        if not applied:
-            log.info("item.stale-snapshot", extra={"item": item.key})
-            return None
-        record_evaluation(session, work_item=row, evaluation=evaluation, evaluated_at=fetched_at)
-        row_id = row.id
-    reconcile_card(runtime, client, row_id, item, evaluation, ref.kind)
+    # The caller holds the lock of ref.key, but deliveries name an item by key (issue events)
+    # or by id (issue links): storing and carding also lock the item's own id, or two workers
+    # reaching one item both ways at once would each post a card.
+    with _also_locked(runtime, tenant.id, held=ref.key, name=item.id or item.key):
+        with database.session() as session:
+            row, applied = upsert_work_item(session, tenant_id=tenant.id, item=item, now=fetched_at)
+            if not applied:
+                log.info("item.stale-snapshot", extra={"item": item.key})
+                return None
+            record_evaluation(
+                session, work_item=row, evaluation=evaluation, evaluated_at=fetched_at
+            )
+            row_id = row.id
+        reconcile_card(runtime, client, row_id, item, evaluation, ref.kind)
     return evaluation
 
 
@@ -222,42 +236,47 @@ def reconcile_card(
     if not failing and not showing:
         return  # an item that never failed (or whose card is closed) gets no writes at all
     card = build_card(evaluation, details_url=details, show_passed=existing is not None)
-    digest = card_hash(card)
+    # The hash is of what asks for work (the card without ticked rules): a first card leaves the
+    # passing rules out and later edits tick them, so hashing the card as shown would edit an
+    # unchanged card once more on the next evaluation.
+    digest = card_hash(build_card(evaluation, details_url=details, show_passed=False))
+    # Linear's mutations take ids: a project's slug, its key here, is no projectId.
+    target = item.id if item.tracker == "linear" and item.id else item.key
     now = utcnow()
     label_applied = existing is not None and existing.label_applied
     if failing:
         comment_id = existing.comment_id if existing and not existing.deleted else None
         if comment_id is None:
-            comment_id = client.post_card(item.key, kind, card)
+            comment_id = client.post_card(target, kind, card)
         elif existing and (existing.content_hash != digest or not existing.open):
             try:
-                client.edit_card(item.key, kind, comment_id, card)
+                client.edit_card(target, kind, comment_id, card)
             except NotFound:
-                comment_id = client.post_card(item.key, kind, card)
+                comment_id = client.post_card(target, kind, card)
         else:
             return
         state = CardState.OPEN
         if settings.card_label and not label_applied:
-            client.set_label(item.key, kind, settings.card_label, True)
+            client.set_label(target, kind, settings.card_label, True)
             label_applied = True
     else:
         assert existing is not None and existing.comment_id is not None
         comment_id = existing.comment_id
         if settings.resolved_card == "delete":
-            client.delete_card(item.key, kind, comment_id)
+            client.delete_card(target, kind, comment_id)
             state = CardState.DELETED
         else:
             try:
-                client.edit_card(item.key, kind, comment_id, card)
+                client.edit_card(target, kind, comment_id, card)
             except NotFound:
                 # Someone deleted the card by hand; a resolved item needs no new one.
                 log.info("card.gone", extra={"item": item.key})
             state = CardState.RESOLVED
         if label_applied:
-            client.set_label(item.key, kind, settings.card_label, False)
+            client.set_label(target, kind, settings.card_label, False)
             label_applied = False
     client.publish_status(
-        item.key, kind, status_property(evaluation, details_url=details, evaluated_at=now)
+        target, kind, status_property(evaluation, details_url=details, evaluated_at=now)
     )
     with runtime.database.session() as session:
         save_card(
@@ -291,6 +310,17 @@ class _StoredCard(NamedTuple):
     @property
     def deleted(self) -> bool:
         return self.state == CardState.DELETED
+
+
+@contextmanager
+def _also_locked(runtime: Runtime, tenant_id: int, *, held: str, name: str) -> Iterator[None]:
+    """Take the item lock ``name`` unless it is the one already ``held``."""
+    # Only an item's id is ever locked second, so two workers never wait on each other in turn.
+    if name == held:
+        yield
+        return
+    with item_lock(runtime, tenant_id, name):
+        yield
 
 
 _local_locks: dict[str, threading.Lock] = {}
