@@ -24,6 +24,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy rules webhooks plugin
+	$(BIN)/hadolint Dockerfile
 
 bench: venv
 	$(BIN)/python -m bench
