@@ -84,10 +84,10 @@ def _rule(
     )
     if rule.mode is Mode.OFF:
         return base.with_status(Status.SKIPPED, "Switched off in this rule set.")
-    out_of_scope = _out_of_scope(rule.when, item)
+    out_of_scope = _out_of_scope(rule.when, item, index.labels)
     if out_of_scope:
         return base.with_status(Status.SKIPPED, f"Does not apply: {out_of_scope}.")
-    exempt_by = next((label for label in rule.exempt_labels if item.has_label(label)), None)
+    exempt_by = next((lb for lb in rule.exempt_labels if lb.casefold() in index.labels), None)
     if exempt_by is not None:
         return base.with_status(Status.EXEMPT, f'Exempt: the item is labelled "{exempt_by}".')
 
@@ -221,7 +221,7 @@ def _checks(outcome: OutcomeField, checks: Checks, text: str, search: Search) ->
                 )
             )
         else:
-            verdict = quality.CHECKS[name](text)
+            verdict = _verdict(name, text)
             results.append(
                 _check(
                     name,
@@ -259,12 +259,19 @@ def _check(
     )
 
 
+@lru_cache(maxsize=8192)
+def _verdict(name: str, text: str) -> quality.Verdict:
+    # The checks are pure and cost far more than the rest of an evaluation; an item is
+    # re-evaluated on every change to it, mostly with its outcome texts unchanged.
+    return quality.CHECKS[name](text)
+
+
 @lru_cache(maxsize=256)
 def _compiled(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE | re.MULTILINE)
 
 
-def _out_of_scope(when: When, item: WorkItem) -> str:
+def _out_of_scope(when: When, item: WorkItem, labels: frozenset[str]) -> str:
     """Say why an item is outside a rule's ``when`` (empty when it is inside)."""
     if when.trackers and item.tracker not in when.trackers:
         return f"only for {', '.join(when.trackers)}"
@@ -274,7 +281,7 @@ def _out_of_scope(when: When, item: WorkItem) -> str:
         return f"only for issue types {', '.join(when.types)}"
     if when.projects and item.project.casefold() not in when.projects:
         return f"only for projects {', '.join(p.upper() for p in when.projects)}"
-    if when.labels and not any(item.has_label(label) for label in when.labels):
+    if when.labels and not any(label.casefold() in labels for label in when.labels):
         return f"only for items labelled {', '.join(when.labels)}"
     if when.status_categories and (
         item.status_category is None or item.status_category.value not in when.status_categories

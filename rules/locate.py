@@ -32,10 +32,11 @@ class Search:
 class ItemIndex:
     """An item's custom fields and sections keyed by folded name, built once per evaluation."""
 
-    __slots__ = ("fields", "item", "sections")
+    __slots__ = ("fields", "item", "labels", "sections")
 
     def __init__(self, item: WorkItem) -> None:
         self.item = item
+        self.labels = frozenset(label.casefold() for label in item.labels)
         self.fields: dict[str, tuple[str, str]] = {}
         for name, value in item.fields.items():
             self.fields.setdefault(_key(name), (name, value))
@@ -46,7 +47,9 @@ class ItemIndex:
             )
 
 
+@lru_cache(maxsize=4096)
 def _key(name: str) -> str:
+    # Headings and field names repeat across items and evaluations; folding them is not free.
     return singular(normalize_name(name))
 
 

@@ -181,12 +181,8 @@ class RuleSet:
     """Names of the rule sets this one extends, nearest first."""
     document: Mapping[str, Any] = field(default_factory=dict)
     """The merged document, for display and versioning."""
-
-    @property
-    def version(self) -> str:
-        """A short content hash: equal documents have equal versions."""
-        canonical = json.dumps(self.document, sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    version: str = ""
+    """A short content hash of ``document``: equal documents have equal versions."""
 
     def applies_to(self, tracker: str, project: str) -> bool:
         """Tell whether the rule set's scope covers a tracker and project."""
@@ -358,7 +354,14 @@ def _merge(chain: Sequence[tuple[Mapping[str, Any], str]]) -> RuleSet:
         source=chain[-1][1],
         lineage=tuple(reversed(lineage[:-1])),
         document=merged,
+        version=content_version(merged),
     )
+
+
+def content_version(document: Mapping[str, Any]) -> str:
+    """Hash a merged document; computed once per rule set because every evaluation records it."""
+    canonical = json.dumps(document, sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
 def _loosening(base: Mapping[str, Any], override: Mapping[str, Any], origin: str) -> list[str]:
