@@ -24,6 +24,8 @@ RUN groupadd --system --gid 10001 leanguard \
     && mkdir -p /var/lib/leanguard \
     && chown leanguard:leanguard /var/lib/leanguard
 COPY --from=build /opt/leanguard /opt/leanguard
+COPY atlassian-connect.json /opt/leanguard/atlassian-connect.json
+ENV LEANGUARD_CONNECT_DESCRIPTOR=/opt/leanguard/atlassian-connect.json
 USER 10001:10001
 WORKDIR /var/lib/leanguard
 EXPOSE 8080

@@ -8,8 +8,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from plugin import metrics
 from plugin.blueprints import register_blueprints
 from plugin.inbox import SqlInbox
 from plugin.processing import process_delivery
@@ -21,6 +24,8 @@ from webhooks.views import INBOX_EXTENSION, MAX_BODY_BYTES
 RUNTIME_EXTENSION = "leanguard.runtime"
 QUEUE_EXTENSION = "leanguard.queue"
 JSON_PREFIXES = ("/webhooks", "/api", "/connect", "/healthz", "/readyz")
+DATABASE_RETRY_AFTER_S = 30
+"""What a request that met an unreachable database is told to wait (``Retry-After``)."""
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +56,10 @@ def create_app(
     queue: WorkQueue
     if settings.redis_url:
         queue = RqQueue(runtime, settings.redis_url)
+        # Tracker calls made in this process (Connect, re-evaluations) add to the shared sums.
+        metrics.COUNTERS.share_via(queue.redis)
     else:
+        metrics.COUNTERS.share_via(None)
         in_process = InProcessQueue(runtime, process_delivery)
         if start_worker:
             in_process.start()
@@ -62,6 +70,12 @@ def create_app(
     app.extensions[INBOX_EXTENSION] = SqlInbox(runtime, queue)
 
     register_blueprints(app)
+
+    @app.before_request
+    def _refresh_rules() -> None:
+        # Picks up an edited LEANGUARD_RULES in every web process (throttled; see Runtime).
+        runtime.refresh_rules()
+
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
@@ -89,7 +103,40 @@ def _unexpected_error(exc: Exception) -> Response:
     """Log a bug with its traceback and answer 500 without details."""
     if isinstance(exc, HTTPException):
         return _http_error(exc)  # type: ignore[return-value]
+    if _database_unreachable(exc):
+        return _database_unavailable(exc)
     log.exception("http.unexpected-error", extra={"path": request.path})
     response = jsonify(code="internal_error", message="Something went wrong on our side.")
     response.status_code = 500
+    return response
+
+
+def _database_unreachable(exc: BaseException) -> bool:
+    """Tell whether an error says the database is out of reach (restarting, full, network)."""
+    if isinstance(exc, PoolTimeout | DisconnectionError):
+        return True
+    # OperationalError (server gone, connection refused) or an invalidated connection; a bad
+    # statement (ProgrammingError, IntegrityError) is a bug and stays a 500.
+    return isinstance(exc, DBAPIError) and (
+        exc.connection_invalidated or type(exc).__name__ in ("OperationalError", "InterfaceError")
+    )
+
+
+def _database_unavailable(exc: BaseException) -> Response:
+    """Answer 503 with Retry-After: the sender may try again; nothing was lost."""
+    # The message of a database error can hold statement parameters; log its type only.
+    log.warning(
+        "http.database-unavailable", extra={"path": request.path, "error": type(exc).__name__}
+    )
+    if _wants_json():
+        response = jsonify(
+            code="unavailable", message="The service cannot reach its database; retry later."
+        )
+    else:
+        response = Response(
+            "leanguard cannot reach its database right now; try again in a moment.",
+            mimetype="text/plain",
+        )
+    response.status_code = 503
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
     return response

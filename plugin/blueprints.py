@@ -16,6 +16,15 @@ def register_blueprints(app: Flask) -> None:
     from plugin.api import core
 
     app.register_blueprint(core.bp)
-    # slot: Atlassian Connect (descriptor, lifecycle, JWT, issue panel)
-    # slot: rules admin (API routes and pages)
-    # slot: reports and backfill (API routes and pages)
+    from plugin.connect.views import register_connect
+
+    # The blueprint, the Connect webhook verifier and the API's context-token hook.
+    register_connect(app)
+    from plugin.admin_views import register_rules_admin
+
+    register_rules_admin(app)
+    from plugin.api.reports import bp as reports_api
+    from plugin.report_views import bp as report_pages
+
+    app.register_blueprint(reports_api)
+    app.register_blueprint(report_pages)

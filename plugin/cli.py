@@ -139,3 +139,99 @@ def _catalog(path: Path | None) -> RuleCatalog:
     except RuleSetError as exc:
         click.echo(describe_problems(exc.problems), err=True)
         sys.exit(EXIT_USAGE)
+
+
+@main.command()
+@click.option(
+    "--tracker", required=True, type=click.Choice(["jira", "linear"]), help="The tracker."
+)
+@click.option("--project", required=True, help="Jira project key or Linear team key.")
+@click.option("--restart", is_flag=True, help="Start over instead of resuming where it stopped.")
+def backfill(tracker: str, project: str, restart: bool) -> None:
+    """Import a project's epics with their history, evaluate them and store the results.
+
+    Never writes to the tracker. Resumes an interrupted backfill from its last page.
+    """
+    from plugin.backfill import Backfiller, BackfillError
+    from plugin.runtime import Runtime
+
+    configure_logging()
+    runtime = Runtime.from_settings(_settings())
+    runtime.database.upgrade()
+    backfiller = Backfiller(runtime)
+    try:
+        tenant = backfiller.tenant_for(tracker)
+        record = backfiller.start(tenant, project, requested_by="cli", restart=restart)
+        if record.pages_done:
+            click.echo(f"leanguard: resuming backfill #{record.id} after {record.pages_done} pages")
+        with click.progressbar(
+            length=record.items_total or 0,
+            label=f"Backfilling {tracker} {project}",
+            show_pos=True,
+        ) as bar:
+            bar.update(record.items_evaluated)
+            shown = record.items_evaluated
+
+            def progress(done: int, total: int | None) -> None:
+                nonlocal shown
+                if total and bar.length != total:
+                    bar.length = total
+                bar.update(done - shown)
+                shown = done
+
+            backfiller.run(tenant, record, progress)
+    except BackfillError as exc:
+        click.echo(f"\nleanguard backfill: {exc}", err=True)
+        sys.exit(EXIT_FAILURES)
+    click.echo(f"leanguard: backfill #{record.id} done: {shown} epics evaluated")
+
+
+@main.command()
+@click.option("--tracker", type=click.Choice(["jira", "linear"]), help="Only this tracker.")
+@click.option("--project", help="Only this Jira project or Linear team.")
+@click.option("--tenant", type=int, help="Only this tenant (its id).")
+@click.option("--from", "first", help="First day, YYYY-MM-DD (default: 12 weeks ago).")
+@click.option("--to", "last", help="Last day, YYYY-MM-DD (default: today).")
+@click.option("--review-days", default=30, show_default=True, help="Days to review an outcome.")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json", "csv"]),
+    default="text",
+    show_default=True,
+)
+def report(
+    tracker: str | None,
+    project: str | None,
+    tenant: int | None,
+    first: str | None,
+    last: str | None,
+    review_days: int,
+    output: str,
+) -> None:
+    """Print the feature-factory health report: outcome versus output."""
+    from datetime import UTC, datetime
+
+    from plugin.reports import Options, Scope, health_report, parse_period
+    from plugin.reports.render import as_csv, as_text
+    from plugin.storage import Database
+
+    database = Database(_settings().effective_database_url())
+    database.upgrade()
+    try:
+        period = parse_period(first, last, today=datetime.now(UTC).date())
+    except ValueError as exc:
+        click.echo(f"leanguard report: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    result = health_report(
+        database,
+        Scope(tenant_id=tenant, tracker=tracker, project=project),
+        period,
+        Options(review_days=review_days),
+    )
+    if output == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    elif output == "csv":
+        click.echo(as_csv(result), nl=False)
+    else:
+        click.echo(as_text(result))

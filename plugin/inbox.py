@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 from plugin.queue import WorkQueue
 from plugin.runtime import Runtime
-from plugin.storage import accept_delivery, get_or_create_tenant
+from plugin.storage import get_or_create_tenant
+from plugin.storage.deliveries import store_delivery
 from webhooks.events import InboundEvent
 
 
@@ -16,16 +17,24 @@ class SqlInbox:
     def __init__(self, runtime: Runtime, queue: WorkQueue) -> None:
         self.runtime = runtime
         self.queue = queue
+        # Tenants are created once and never renumbered; remembering their ids saves two
+        # statements on every webhook.
+        self._tenant_ids: dict[tuple[str, str], int] = {}
 
     def accept(self, event: InboundEvent) -> bool:
         """Store the delivery (idempotently) and enqueue it; True if it was new."""
         site = self.runtime.site_for(event.tracker, event.site)
+        cached = self._tenant_ids.get((event.tracker, site))
         with self.runtime.database.session() as session:
-            tenant = get_or_create_tenant(session, tracker=event.tracker, site=site)
-            delivery, new = accept_delivery(
-                session, tenant_id=tenant.id, event=event, now=datetime.now(UTC)
+            tenant_id = cached
+            if tenant_id is None:
+                tenant_id = get_or_create_tenant(session, tracker=event.tracker, site=site).id
+            delivery_pk, new = store_delivery(
+                session, tenant_id=tenant_id, event=event, now=datetime.now(UTC)
             )
-            delivery_pk = delivery.id
+        # Remembered only once committed: another thread using the id of a tenant row that is
+        # not committed yet would break the deliveries' foreign key (and get a 503).
+        self._tenant_ids[(event.tracker, site)] = tenant_id
         # The commit above happened before this line: a lost enqueue (Redis down) delays the
         # work until the sweeper finds the delivery; it never loses it.
         if new and event.needs_work:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from plugin.metrics import COUNTERS
 from plugin.processing import process_delivery
 from plugin.runtime import Runtime
 
@@ -18,4 +19,8 @@ def run_delivery(delivery_pk: int) -> str:
     """Work one delivery (the rq job)."""
     if _runtime is None:
         raise RuntimeError("the worker has no runtime; start it with `leanguard worker`")
-    return process_delivery(_runtime, delivery_pk)
+    try:
+        return process_delivery(_runtime, delivery_pk)
+    finally:
+        # The job's tracker calls join the deployment's sums that /metrics reads.
+        COUNTERS.publish()

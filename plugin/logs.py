@@ -5,11 +5,30 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+_CONTEXT: ContextVar[tuple[tuple[str, Any], ...]] = ContextVar("leanguard_log_context", default=())
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (tenant, item, delivery ids) to every JSON line logged inside the block.
+
+    The ids follow the work into code that knows nothing of them, such as the tracker clients;
+    a record's own ``extra=`` wins over the context.
+    """
+    token = _CONTEXT.set(tuple({**dict(_CONTEXT.get()), **fields}.items()))
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,6 +42,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        entry.update(_CONTEXT.get())  # a record's own fields, set next, win
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

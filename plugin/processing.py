@@ -11,11 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from plugin.cards import build_card, card_hash, status_property
+from plugin.cards import Card, build_card, card_hash, status_property
+from plugin.logs import log_context
 from plugin.mappers import jira_issue_to_item, linear_issue_to_item, linear_project_to_item
+from plugin.metrics import record_rate_limit_wait
+from plugin.rules_store import ruleset_for
 from plugin.runtime import Runtime
 from plugin.storage import (
+    CARD_POSTING,
     CardRow,
     CardState,
     Tenant,
@@ -23,6 +28,7 @@ from plugin.storage import (
     complete_delivery,
     fail_delivery,
     find_work_item,
+    forget_card,
     get_card,
     mark_work_item_deleted,
     record_evaluation,
@@ -30,7 +36,14 @@ from plugin.storage import (
     upsert_work_item,
 )
 from plugin.trackers.base import TrackerClient
-from plugin.trackers.errors import NotFound, RateLimited, TrackerError
+from plugin.trackers.errors import (
+    AuthFailed,
+    BadRequest,
+    NotFound,
+    RateLimited,
+    TrackerError,
+    TrackerUnavailable,
+)
 from plugin.trackers.jira import JiraClient
 from rules import Evaluation, WorkItem, evaluate
 from webhooks.events import InboundEvent, ItemRef
@@ -38,7 +51,8 @@ from webhooks.events import InboundEvent, ItemRef
 log = logging.getLogger(__name__)
 
 LEASE_S = 300.0
-"""How long a claim lasts; a worker that dies mid-job loses its claim after this."""
+"""How long a claim lasts by default (``LEANGUARD_LEASE_S``); a worker that dies mid-job loses
+its claim after this."""
 BACKOFF_BASE_S = 30.0
 BACKOFF_CAP_S = 3600.0
 
@@ -64,8 +78,10 @@ def backoff(attempts: int, retry_after: float | None = None) -> float:
 def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
     """Claim a delivery and work it to a final or retry state; return the state it ends in."""
     database = runtime.database
+    runtime.refresh_rules()
+    lease_s = float(runtime.settings.lease_s)
     with database.session() as session:
-        claimed = claim_delivery(session, delivery_pk=delivery_pk, now=utcnow(), lease_s=LEASE_S)
+        claimed = claim_delivery(session, delivery_pk=delivery_pk, now=utcnow(), lease_s=lease_s)
         if claimed is None:
             return "not-claimed"
         event, attempts, received_at = claimed.event(), claimed.attempts, claimed.received_at
@@ -74,6 +90,21 @@ def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
             raise LookupError(f"delivery {delivery_pk} has no tenant")
         session.expunge(tenant)
     extra = {"delivery_id": event.delivery_id, "tracker": event.tracker, "tenant": tenant.id}
+    # Every line logged while this delivery is worked, the tracker clients' included, carries
+    # its ids; check_item adds the item's.
+    with log_context(**extra):
+        return _process(runtime, delivery_pk, tenant, event, attempts, received_at, extra)
+
+
+def _process(
+    runtime: Runtime,
+    delivery_pk: int,
+    tenant: Tenant,
+    event: InboundEvent,
+    attempts: int,
+    received_at: datetime,
+    extra: Mapping[str, Any],
+) -> str:
     # Coalescing trusts that a fetch made after the delivery arrived was worked to the end. On a
     # retry that fetch may be this delivery's own failed attempt, so a retry always fetches.
     coalesce_before = received_at if attempts == 1 else None
@@ -87,7 +118,7 @@ def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
         # An unexpected error may be passing (a database restart); retry it, visibly.
         log.exception("delivery.crashed", extra=extra)
         return _failed(runtime, delivery_pk, attempts, exc, extra, True, None)
-    with database.session() as session:
+    with runtime.database.session() as session:
         complete_delivery(session, delivery_pk=delivery_pk, now=utcnow())
     log.info("delivery.done", extra=extra)
     return "done"
@@ -118,6 +149,8 @@ def _failed(
     log.log(level, f"delivery.{state}", extra={**extra, "error": error, "attempts": attempts})
     if isinstance(exc, RateLimited):
         log.info("tracker.rate-limited", extra={**extra, "retry_after": exc.retry_after})
+        if retry_at is not None:
+            record_rate_limit_wait(str(extra["tracker"]), (retry_at - now).total_seconds())
     return state
 
 
@@ -140,7 +173,7 @@ def _work(
         log.info("delivery.own-change", extra={"delivery_id": event.delivery_id})
         return
     for ref in event.refs:
-        with item_lock(runtime, tenant.id, ref.key):
+        with item_lock(runtime, tenant.id, ref.key), log_context(item=ref.key):
             check_item(runtime, tenant, client, ref, received_at=received_at)
 
 
@@ -189,7 +222,7 @@ def check_item(
             )
         return None
     item = map_item(client, tenant, raw, ref.kind)
-    ruleset = runtime.catalog.select(item.tracker, item.project)
+    ruleset = ruleset_for(runtime, tenant.id, item.tracker, item.project)
     evaluation = evaluate(item, ruleset)
     # The caller holds the lock of ref.key, but deliveries name an item by key (issue events)
     # or by id (issue links): storing and carding also lock the item's own id, or two workers
@@ -228,9 +261,23 @@ def reconcile_card(
     """Bring the item's single card in line with its evaluation, writing only what changed."""
     settings = runtime.settings
     details = runtime.details_url(item.tracker, item.key)
+    # Linear's mutations take ids: a project's slug, its key here, is no projectId.
+    target = item.id if item.tracker == "linear" and item.id else item.key
     with runtime.database.session() as session:
         stored = get_card(session, work_item_id=work_item_id)
         existing = _StoredCard.of(stored) if stored is not None else None
+    if existing is not None and existing.posting:
+        # An earlier attempt began to post the card and never stored the comment's id: it may
+        # have died after the tracker took the comment. Adopt that comment if it is there.
+        found = client.find_card(target, kind)
+        log.info("card.adopted" if found else "card.never-posted", extra={"item": item.key})
+        if found:
+            existing = existing._replace(comment_id=found, content_hash="")
+        else:
+            # Nothing was posted; only the label (set after an earlier card) is left to know.
+            existing = existing._replace(content_hash="") if existing.label_applied else None
+            with runtime.database.session() as session:
+                _restore_card(session, work_item_id, existing)
     failing = bool(evaluation.failing_rules())
     showing = existing is not None and existing.open and existing.comment_id is not None
     if not failing and not showing:
@@ -240,19 +287,17 @@ def reconcile_card(
     # passing rules out and later edits tick them, so hashing the card as shown would edit an
     # unchanged card once more on the next evaluation.
     digest = card_hash(build_card(evaluation, details_url=details, show_passed=False))
-    # Linear's mutations take ids: a project's slug, its key here, is no projectId.
-    target = item.id if item.tracker == "linear" and item.id else item.key
     now = utcnow()
     label_applied = existing is not None and existing.label_applied
     if failing:
         comment_id = existing.comment_id if existing and not existing.deleted else None
         if comment_id is None:
-            comment_id = client.post_card(target, kind, card)
+            comment_id = _post_card(runtime, client, work_item_id, target, kind, card, existing)
         elif existing and (existing.content_hash != digest or not existing.open):
             try:
                 client.edit_card(target, kind, comment_id, card)
             except NotFound:
-                comment_id = client.post_card(target, kind, card)
+                comment_id = _post_card(runtime, client, work_item_id, target, kind, card, existing)
         else:
             return
         state = CardState.OPEN
@@ -291,6 +336,66 @@ def reconcile_card(
     log.info("card.reconciled", extra={"item": item.key, "state": state})
 
 
+def _post_card(
+    runtime: Runtime,
+    client: TrackerClient,
+    work_item_id: int,
+    target: str,
+    kind: str,
+    card: Card,
+    existing: _StoredCard | None,
+) -> str:
+    """Post a new card, recording first that a post is under way.
+
+    Between the tracker taking the comment and the card row holding its id, a worker can die,
+    time out or lose its connection; the retry (or the next delivery for the item) then finds
+    the mark and adopts the comment (``find_card``) instead of posting a second card.
+    """
+    label_applied = existing is not None and existing.label_applied
+    with runtime.database.session() as session:
+        save_card(
+            session,
+            work_item_id=work_item_id,
+            comment_id=None,
+            content_hash=CARD_POSTING,
+            state=CardState.OPEN,
+            label_applied=label_applied,
+            now=utcnow(),
+        )
+    try:
+        return client.post_card(target, kind, card)
+    except TrackerError as exc:
+        if _not_posted(exc):
+            # The tracker answered that it took nothing: no comment to look for next time.
+            with runtime.database.session() as session:
+                _restore_card(session, work_item_id, existing)
+        raise
+
+
+def _not_posted(exc: TrackerError) -> bool:
+    """Tell whether a failed post certainly left no comment behind."""
+    if isinstance(exc, RateLimited | AuthFailed | NotFound | BadRequest):
+        return True
+    # A 503 refuses the request; other 5xx answers, timeouts and dropped connections may come
+    # after the tracker stored the comment.
+    return isinstance(exc, TrackerUnavailable) and exc.status == 503
+
+
+def _restore_card(session: Session, work_item_id: int, existing: _StoredCard | None) -> None:
+    if existing is None:
+        forget_card(session, work_item_id=work_item_id)
+        return
+    save_card(
+        session,
+        work_item_id=work_item_id,
+        comment_id=existing.comment_id,
+        content_hash=existing.content_hash,
+        state=existing.state,
+        label_applied=existing.label_applied,
+        now=utcnow(),
+    )
+
+
 class _StoredCard(NamedTuple):
     """What reconciliation needs of a stored card, read inside its session."""
 
@@ -310,6 +415,11 @@ class _StoredCard(NamedTuple):
     @property
     def deleted(self) -> bool:
         return self.state == CardState.DELETED
+
+    @property
+    def posting(self) -> bool:
+        """A post began and its comment id was never stored (see ``_post_card``)."""
+        return self.comment_id is None and self.content_hash == CARD_POSTING
 
 
 @contextmanager

@@ -11,17 +11,23 @@ from typing import Protocol
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
+from rq.job import Job, JobStatus
+from sqlalchemy import select
 
+from plugin.followup import send_due_reminders
 from plugin.runtime import Runtime
-from plugin.storage import due_deliveries
+from plugin.storage import Delivery, DeliveryState, due_deliveries
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "leanguard"
 JOB_FUNCTION = "plugin.jobs.run_delivery"
 SWEEP_BATCH = 200
-RQ_GRACE_S = 30.0
-"""A received delivery younger than this is assumed to be in Redis already."""
+RQ_GRACE_S = 5.0
+"""A received delivery younger than this is assumed to be on its way into Redis: the web
+process enqueues right after its commit. Older ones are re-enqueued unless rq still holds
+their job, so the grace only has to cover that moment, not a backlog."""
+_WAITING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
 
 class WorkQueue(Protocol):
@@ -101,6 +107,10 @@ class InProcessQueue:
             except Exception:
                 # The database may be restarting; keep the thread alive and try again.
                 log.exception("worker.sweep-failed")
+            try:
+                send_due_reminders(self.runtime)
+            except Exception:
+                log.exception("worker.follow-up-failed")
             self._wake.wait(self.poll_s)
             self._wake.clear()
 
@@ -119,7 +129,7 @@ class RqQueue:
             self.queue.enqueue_call(
                 JOB_FUNCTION,
                 args=(delivery_pk,),
-                job_id=f"delivery-{delivery_pk}",
+                job_id=_job_id(delivery_pk),
                 timeout=self.runtime.settings.job_timeout_s,
                 result_ttl=600,
                 failure_ttl=7 * 24 * 3600,
@@ -131,13 +141,49 @@ class RqQueue:
             )
 
     def sweep(self) -> int:
-        """Enqueue deliveries that are due but may have no job (Redis lost it, a worker died)."""
-        now = datetime.now(UTC) - timedelta(seconds=RQ_GRACE_S)
+        """Enqueue deliveries that are due but may have no job (Redis lost it, a worker died).
+
+        Retries and expired leases are enqueued when due: nothing else runs them (a dead
+        worker's job still looks started in Redis). A ``received`` delivery is enqueued only
+        once it is past the grace and rq holds no waiting job for it, so a backlog in Redis is
+        not enqueued a second time. Returns how many were enqueued.
+        """
+        now = datetime.now(UTC)
         with self.runtime.database.session() as session:
-            due = due_deliveries(session, now=now, limit=SWEEP_BATCH)
-        for delivery_pk in due:
+            due = due_deliveries(
+                session,
+                now=now,
+                received_before=now - timedelta(seconds=RQ_GRACE_S),
+                limit=SWEEP_BATCH,
+            )
+            received = set(
+                session.scalars(
+                    select(Delivery.id).where(
+                        Delivery.id.in_(due), Delivery.state == DeliveryState.RECEIVED
+                    )
+                )
+            )
+        waiting = self._waiting_jobs(received)
+        lost = [pk for pk in due if pk not in waiting]
+        for delivery_pk in lost:
             self.submit(delivery_pk)
-        return len(due)
+        if lost:
+            log.info("queue.swept", extra={"enqueued": len(lost)})
+        return len(lost)
+
+    def _waiting_jobs(self, delivery_pks: set[int]) -> set[int]:
+        """Return the deliveries among ``delivery_pks`` whose rq job is queued or running."""
+        if not delivery_pks:
+            return set()
+        ordered = sorted(delivery_pks)
+        jobs = Job.fetch_many(
+            [_job_id(pk) for pk in ordered], connection=self.redis, serializer=self.queue.serializer
+        )
+        return {
+            pk
+            for pk, job in zip(ordered, jobs, strict=True)
+            if job is not None and job.get_status(refresh=False) in _WAITING
+        }
 
     def depth(self) -> int | None:
         """Return the number of queued jobs, or None when Redis does not answer."""
@@ -152,3 +198,7 @@ class RqQueue:
             return bool(self.redis.ping())
         except RedisError:
             return False
+
+
+def _job_id(delivery_pk: int) -> str:
+    return f"delivery-{delivery_pk}"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from plugin.rulesets import RuleCatalog, describe_problems, load_rules_path
+from sqlalchemy import select
+
+from plugin.rulesets import RULE_FILE_SUFFIXES, RuleCatalog, describe_problems, load_rules_path
 from plugin.settings import Settings
 from plugin.storage import Database, Tenant
 from plugin.trackers.base import TrackerClient
@@ -20,6 +23,8 @@ from rules import RuleSetError
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[Tenant], TrackerClient | None]
+RULES_CHECK_INTERVAL_S = 2.0
+"""How often each process looks whether the ``LEANGUARD_RULES`` files changed."""
 
 
 def same_site(a: str, b: str) -> bool:
@@ -40,6 +45,9 @@ class Runtime:
     client_factory: ClientFactory | None = None
     _clients: dict[int, TrackerClient] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rules_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _rules_seen: object = field(default=None, repr=False)
+    _rules_checked_at: float = field(default=0.0, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -48,10 +56,32 @@ class Runtime:
         runtime.reload_rules()
         return runtime
 
+    def refresh_rules(self) -> bool:
+        """Reload ``LEANGUARD_RULES`` if its files changed since the last look; True if reloaded.
+
+        Every web and worker process calls this as it works (at most every
+        ``RULES_CHECK_INTERVAL_S``), so a changed rules file reaches all of them without a
+        restart; a broken change is reported and the last good rules keep running.
+        """
+        if not self.settings.rules:
+            return False
+        with self._rules_lock:
+            now = time.monotonic()
+            if now - self._rules_checked_at < RULES_CHECK_INTERVAL_S:
+                return False
+            self._rules_checked_at = now
+            seen = _rules_fingerprint(Path(self.settings.rules))
+            if seen == self._rules_seen:
+                return False
+            self.reload_rules()
+            return True
+
     def reload_rules(self) -> bool:
         """Load ``LEANGUARD_RULES``; on error keep the last good rules and record the problem."""
         if not self.settings.rules:
             return True
+        # Taken before reading: a change made while reading is seen by the next refresh.
+        self._rules_seen = _rules_fingerprint(Path(self.settings.rules))
         try:
             self.catalog = load_rules_path(Path(self.settings.rules))
         except RuleSetError as exc:
@@ -65,9 +95,27 @@ class Runtime:
     def site_for(self, tracker: str, event_site: str) -> str:
         """Return the tenant site for a verified delivery: the configured site when there is one."""
         if tracker == "jira" and self.settings.jira_url:
+            if event_site and self._is_connect_site(event_site):
+                # A Connect delivery's site comes from its verified JWT (webhooks/views.py puts
+                # the verifier's answer into the event), so it stays with that installation.
+                return event_site
             # The webhook secret belongs to the configured site; a payload cannot move it.
             return self.settings.jira_url.rstrip("/")
         return event_site
+
+    def _is_connect_site(self, site: str) -> bool:
+        with self.database.session() as session:
+            return (
+                session.scalars(
+                    select(Tenant.id).where(
+                        Tenant.tracker == "jira",
+                        Tenant.site == site,
+                        Tenant.client_key.is_not(None),
+                        Tenant.enabled.is_(True),
+                    )
+                ).first()
+                is not None
+            )
 
     def client_for(self, tenant: Tenant) -> TrackerClient | None:
         """Return the API client for a tenant, or None when no credentials are configured."""
@@ -83,6 +131,12 @@ class Runtime:
 
     def _build_client(self, tenant: Tenant) -> TrackerClient | None:
         settings = self.settings
+        if tenant.tracker == "jira" and tenant.client_key and tenant.shared_secret:
+            # A Connect installation signs every call with its own app JWT. Imported here:
+            # Connect is an edge adapter that itself builds on this module.
+            from plugin.connect.client import connect_client
+
+            return connect_client(self.database, settings, tenant)
         if tenant.tracker == "jira":
             if not settings.jira_url or not settings.jira_api_token:
                 return None
@@ -100,3 +154,18 @@ class Runtime:
     def details_url(self, tracker: str, key: str) -> str:
         """Return the link every card and report uses for an item."""
         return f"{self.settings.base_url.rstrip('/')}/items/{tracker}/{key}"
+
+
+def _rules_fingerprint(path: Path) -> object:
+    """What changes when a rules file or folder is edited: names, sizes and modification times."""
+    try:
+        if path.is_dir():
+            return tuple(
+                (entry.name, entry.stat().st_mtime_ns, entry.stat().st_size)
+                for entry in sorted(path.iterdir())
+                if entry.suffix in RULE_FILE_SUFFIXES
+            )
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_mtime_ns, status.st_size)

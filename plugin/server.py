@@ -10,14 +10,14 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from plugin.app import create_app
+from plugin.followup import send_due_reminders
 from plugin.jobs import bind_runtime
+from plugin.metrics import COUNTERS
 from plugin.queue import RqQueue
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SWEEP_INTERVAL_S = 10.0
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -66,14 +66,19 @@ def run_worker(settings: Settings, *, burst: bool) -> None:
     runtime = Runtime.from_settings(settings)
     bind_runtime(runtime)
     queue = RqQueue(runtime, settings.redis_url)
+    COUNTERS.share_via(queue.redis)
     stop = threading.Event()
 
     def sweep_forever() -> None:
-        while not stop.wait(SWEEP_INTERVAL_S):
+        while not stop.wait(settings.sweep_interval_s):
             try:
                 queue.sweep()
             except Exception:
                 log.exception("worker.sweep-failed")
+            try:
+                send_due_reminders(runtime)
+            except Exception:
+                log.exception("worker.follow-up-failed")
 
     queue.sweep()
     sweeper = threading.Thread(target=sweep_forever, name="leanguard-sweeper", daemon=True)

@@ -55,6 +55,10 @@ class Settings:
     """What happens to a card when its item passes: ``edit`` (to a resolved state) or ``delete``."""
     max_attempts: int = 8
     job_timeout_s: int = 120
+    lease_s: int = 300
+    """How long a worker's claim on a delivery lasts; a worker that dies loses it after this."""
+    sweep_interval_s: int = 10
+    """How often each rq worker's sweeper re-enqueues deliveries that lost their job."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +90,11 @@ class Settings:
             raise SettingsError("LEANGUARD_JIRA_EMAIL is set but LEANGUARD_JIRA_API_TOKEN is not")
         if not 1 <= self.max_attempts <= 50:
             raise SettingsError("LEANGUARD_MAX_ATTEMPTS must be between 1 and 50")
+        if self.lease_s <= self.job_timeout_s:
+            # A lease that ends while its job may still run lets a second worker start it.
+            raise SettingsError("LEANGUARD_LEASE_S must be longer than LEANGUARD_JOB_TIMEOUT_S")
+        if self.sweep_interval_s < 1:
+            raise SettingsError("LEANGUARD_SWEEP_INTERVAL_S must be at least 1")
 
     def effective_database_url(self) -> str:
         """The database URL, or the embedded SQLite file under the instance folder."""

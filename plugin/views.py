@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, jsonify, render_template
 
+from plugin import metrics as figures
 from plugin.queue import WorkQueue
 from plugin.runtime import Runtime
 from plugin.storage import delivery_counts, find_work_item, latest_evaluation, latest_results
@@ -90,28 +91,30 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Answer 200 when the database and the queue are reachable, else 503."""
-    database_ok = _runtime().database.ping()
+    """Answer 200 when the database and the queue are reachable, else 503.
+
+    A broken rules file does not make the service unready (the last good rules keep running);
+    ``rules`` says whether the file in force loaded cleanly, and ``rules_error`` why not.
+    """
+    runtime = _runtime()
+    database_ok = runtime.database.ping()
     queue_ok = _queue().ping()
     status = 200 if database_ok and queue_ok else 503
-    checks: dict[str, Any] = {"database": database_ok, "queue": queue_ok}
-    return jsonify(status="ok" if status == 200 else "unavailable", checks=checks), status
+    checks: dict[str, Any] = {
+        "database": database_ok,
+        "queue": queue_ok,
+        "rules": not runtime.rules_error,
+    }
+    body: dict[str, Any] = {"status": "ok" if status == 200 else "unavailable", "checks": checks}
+    if runtime.rules_error:
+        body["rules_error"] = runtime.rules_error
+    return jsonify(body), status
 
 
 @bp.get("/metrics")
 def metrics() -> Response:
-    """Expose delivery states and queue depth in the Prometheus text format."""
-    with _runtime().database.session() as session:
-        counts = delivery_counts(session)
-    lines = [
-        "# HELP leanguard_deliveries Webhook deliveries in the inbox, by state.",
-        "# TYPE leanguard_deliveries gauge",
-    ]
-    lines += [f'leanguard_deliveries{{state="{state}"}} {n}' for state, n in sorted(counts.items())]
-    depth = _queue().depth()
-    lines += [
-        "# HELP leanguard_queue_depth Deliveries waiting for a worker.",
-        "# TYPE leanguard_queue_depth gauge",
-        f"leanguard_queue_depth {depth if depth is not None else 'NaN'}",
-    ]
-    return Response("\n".join(lines) + "\n", mimetype="text/plain; version=0.0.4")
+    """Expose deliveries, queue depth, job latency and tracker calls for Prometheus."""
+    runtime = _runtime()
+    with runtime.database.session() as session:
+        text = figures.render(session, queue=_queue(), rules_valid=not runtime.rules_error)
+    return Response(text, mimetype="text/plain; version=0.0.4")

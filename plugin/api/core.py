@@ -106,6 +106,8 @@ class Principal:
     name: str
     tenant_id: int | None = None
     """Set for Connect callers: they may only see and change their own tenant."""
+    account_id: str | None = None
+    """The Jira account of a Connect caller; its permissions decide what it may change."""
 
 
 def current_principal() -> Principal:

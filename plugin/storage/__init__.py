@@ -1,6 +1,10 @@
 """Storage: the SQL database behind the inbox, the worker, the reports and the admin pages."""
 
-from plugin.storage.cards import get_card, save_card
+# Every module that maps a table is imported here, so the metadata Alembic compares against
+# is complete whichever module a caller imports first.
+from plugin.storage import backfills as backfills
+from plugin.storage import reevaluations as reevaluations
+from plugin.storage.cards import CARD_POSTING, forget_card, get_card, save_card
 from plugin.storage.db import Database, default_database_url
 from plugin.storage.deliveries import (
     accept_delivery,
@@ -29,6 +33,7 @@ from plugin.storage.tenants import get_or_create_tenant
 from plugin.storage.work_items import find_work_item, mark_work_item_deleted, upsert_work_item
 
 __all__ = [
+    "CARD_POSTING",
     "Base",
     "CardRow",
     "CardState",
@@ -49,6 +54,7 @@ __all__ = [
     "due_deliveries",
     "fail_delivery",
     "find_work_item",
+    "forget_card",
     "get_card",
     "get_or_create_tenant",
     "latest_evaluation",

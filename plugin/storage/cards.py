@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from plugin.storage.dialects import upsert_insert
 from plugin.storage.models import CardRow
+
+CARD_POSTING = "posting"
+"""The content hash of a card whose comment is being posted: the tracker may hold the comment
+while its id is not stored yet, so whoever finds this looks for the comment before posting."""
 
 
 def get_card(session: Session, *, work_item_id: int) -> CardRow | None:
@@ -43,3 +47,8 @@ def save_card(
         .returning(CardRow),
         execution_options={"populate_existing": True},
     ).one()
+
+
+def forget_card(session: Session, *, work_item_id: int) -> None:
+    """Remove the item's card row (a post the tracker refused leaves nothing to remember)."""
+    session.execute(delete(CardRow).where(CardRow.work_item_id == work_item_id))

@@ -15,10 +15,10 @@ MAX_ERROR_LENGTH = 10_000
 """Longer error texts are cut to their end, where the cause of a traceback is."""
 
 
-def accept_delivery(
+def store_delivery(
     session: Session, *, tenant_id: int, event: InboundEvent, now: datetime
-) -> tuple[Delivery, bool]:
-    """Store a delivery once per (tenant, delivery id); True if it was new."""
+) -> tuple[int, bool]:
+    """Store a delivery once per (tenant, delivery id); return its row id and True if new."""
     state = DeliveryState.RECEIVED if event.needs_work else DeliveryState.IGNORED
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to settle, so
     # exactly one of several web processes receiving a redelivery stores it.
@@ -38,12 +38,28 @@ def accept_delivery(
         .on_conflict_do_nothing(index_elements=[Delivery.tenant_id, Delivery.delivery_id])
         .returning(Delivery.id)
     )
-    delivery = session.scalars(
-        select(Delivery).where(
+    if inserted is not None:
+        return inserted, True
+    # Only the id: the webhook path must not load and decode the stored body again.
+    existing = session.scalar(
+        select(Delivery.id).where(
             Delivery.tenant_id == tenant_id, Delivery.delivery_id == event.delivery_id
         )
-    ).one()
-    return delivery, inserted is not None
+    )
+    if existing is None:
+        raise LookupError(f"delivery {event.delivery_id} vanished while it was being stored")
+    return existing, False
+
+
+def accept_delivery(
+    session: Session, *, tenant_id: int, event: InboundEvent, now: datetime
+) -> tuple[Delivery, bool]:
+    """Store a delivery once per (tenant, delivery id) and return its row; True if it was new."""
+    delivery_pk, new = store_delivery(session, tenant_id=tenant_id, event=event, now=now)
+    delivery = session.get(Delivery, delivery_pk)
+    if delivery is None:
+        raise LookupError(f"delivery {delivery_pk} vanished while it was being stored")
+    return delivery, new
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -119,13 +135,25 @@ def _finish(
     )
 
 
-def due_deliveries(session: Session, *, now: datetime, limit: int) -> list[int]:
-    """Return ids of deliveries waiting for a worker, oldest first, for the sweeper."""
-    return list(
-        session.scalars(
-            select(Delivery.id).where(_claimable(now)).order_by(Delivery.id).limit(limit)
+def due_deliveries(
+    session: Session, *, now: datetime, limit: int, received_before: datetime | None = None
+) -> list[int]:
+    """Return ids of deliveries waiting for a worker, oldest first, for the sweeper.
+
+    ``received_before`` leaves out ``received`` deliveries that arrived at or after it: the web
+    process enqueued those itself a moment ago, so only older ones can have lost their job.
+    Retries and expired leases have their own due time and are never held back.
+    """
+    due = _claimable(now)
+    if received_before is not None:
+        due = and_(
+            due,
+            or_(
+                Delivery.state != DeliveryState.RECEIVED,
+                Delivery.received_at < received_before,
+            ),
         )
-    )
+    return list(session.scalars(select(Delivery.id).where(due).order_by(Delivery.id).limit(limit)))
 
 
 def dead_deliveries(session: Session, *, tenant_id: int | None, limit: int) -> list[Delivery]:

@@ -6,10 +6,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from plugin.cards import Card
+from plugin.cards import BOT_NAME, Card
 
 STATUS_PROPERTY_KEY = "leanguard"
 """The Jira issue property that holds :func:`plugin.cards.status_property`."""
+CARD_MARKER = f"Checked by {BOT_NAME}"
+"""The start of every card's footer (``plugin.cards.FOOTER_TEXT``): how a card is recognised."""
 
 
 class TrackerClient(ABC):
@@ -32,6 +34,16 @@ class TrackerClient(ABC):
     @abstractmethod
     def post_card(self, key: str, kind: str, card: Card) -> str:
         """Post the card as a new comment and return the comment's id."""
+
+    @abstractmethod
+    def find_card(self, key: str, kind: str) -> str | None:
+        """Return the id of a card the bot already posted on the item (its oldest), if any.
+
+        A card is a comment written by the bot's own account (:meth:`identity`) whose text
+        holds :data:`CARD_MARKER`. Jobs ask when an earlier attempt may have posted the card
+        without living to store its id, so a retry adopts that comment instead of posting a
+        second one.
+        """
 
     @abstractmethod
     def edit_card(self, key: str, kind: str, comment_id: str, card: Card) -> None:

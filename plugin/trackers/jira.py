@@ -6,7 +6,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from html import unescape
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -15,7 +15,8 @@ import requests
 from atlassian import Jira
 
 from plugin.cards import Card, render_adf, render_wiki
-from plugin.trackers.base import STATUS_PROPERTY_KEY, TrackerClient
+from plugin.metrics import record_tracker_call
+from plugin.trackers.base import CARD_MARKER, STATUS_PROPERTY_KEY, TrackerClient
 from plugin.trackers.errors import (
     DEFAULT_RETRY_AFTER,
     AuthFailed,
@@ -34,6 +35,10 @@ CLOUD_HOST_SUFFIXES = (".atlassian.net", ".jira.com")
 _MAX_MESSAGE = 300
 _HTML_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 _HTML_TAG = re.compile(r"<[^>]+>")
+_COMMENT_PAGE = 100
+_API_PATH = re.compile(r"^rest/api/[23]/")
+_NAMED_BY_NEXT = frozenset({"issue", "comment", "properties"})
+"""Path segments followed by an id or key, which an operation's name leaves out."""
 
 
 def is_cloud_url(base_url: str) -> bool:
@@ -53,7 +58,10 @@ class JiraClient(TrackerClient):
     COMMENTS_PATH: ClassVar[str] = "rest/api/{v}/issue/{key}/comment"
     COMMENT_PATH: ClassVar[str] = "rest/api/{v}/issue/{key}/comment/{comment_id}"
     PROPERTY_PATH: ClassVar[str] = "rest/api/{v}/issue/{key}/properties/{prop}"
+    CHANGELOG_PATH: ClassVar[str] = "rest/api/{v}/issue/{key}/changelog"
+    STATUSES_PATH: ClassVar[str] = "rest/api/{v}/status"
     CLOUD_SEARCH_PATH: ClassVar[str] = "rest/api/3/search/jql"
+    CLOUD_COUNT_PATH: ClassVar[str] = "rest/api/3/search/approximate-count"
     # Cloud removed /search in 2025; Data Center still pages it with startAt.
     DC_SEARCH_PATH: ClassVar[str] = "rest/api/2/search"
 
@@ -93,6 +101,7 @@ class JiraClient(TrackerClient):
         )
         self._identity: str | None = None
         self._field_names: dict[str, str] | None = None
+        self._status_categories: dict[str, str] | None = None
 
     def identity(self) -> str:
         """Return the bot's accountId (Cloud) or user key, falling back to the name (DC)."""
@@ -142,6 +151,31 @@ class JiraClient(TrackerClient):
             raise TrackerError(f"Jira answered the comment on {key} without an id", status=201)
         return str(comment["id"])
 
+    def find_card(self, key: str, kind: str) -> str | None:
+        """Return the id of the bot's own card on the issue, oldest first; None if it has none."""
+        _require_issue(kind)
+        me = self.identity()
+        start = 0
+        while True:
+            page = self._call(
+                "GET",
+                self._path(self.COMMENTS_PATH, key=key),
+                params={
+                    "startAt": str(start),
+                    "maxResults": str(_COMMENT_PAGE),
+                    "orderBy": "created",
+                },
+            )
+            found = page.get("comments") if isinstance(page, Mapping) else None
+            comments = [c for c in found or [] if isinstance(c, Mapping)]
+            for comment in comments:
+                if _written_by(comment, me) and CARD_MARKER in _comment_text(comment.get("body")):
+                    return str(comment["id"])
+            start += len(comments)
+            total = page.get("total") if isinstance(page, Mapping) else None
+            if not comments or not isinstance(total, int) or start >= total:
+                return None
+
     def edit_card(self, key: str, kind: str, comment_id: str, card: Card) -> None:
         """Replace the card's comment without notifying watchers."""
         _require_issue(kind)
@@ -182,17 +216,25 @@ class JiraClient(TrackerClient):
         )
 
     def search_epics(
-        self, jql: str, *, page_token: str | None, max_results: int = 100
+        self,
+        jql: str,
+        *,
+        page_token: str | None,
+        max_results: int = 100,
+        changelog: bool = False,
+        fields: Sequence[str] = ("*all",),
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Return one page of issues matching ``jql`` (each with ``names``) and the next token."""
         # The token is Jira's nextPageToken on Cloud and the next startAt (as a string) on Data
-        # Center, so callers page both the same way; None means this was the last page.
+        # Center, so callers page both the same way; None means this was the last page. With
+        # ``changelog`` each issue carries its (possibly truncated) ``changelog``.
+        expand = "names,changelog" if changelog else "names"
         if self.cloud:
             body: dict[str, Any] = {
                 "jql": jql,
                 "maxResults": max_results,
-                "fields": ["*all"],
-                "expand": "names",
+                "fields": list(fields),
+                "expand": expand,
             }
             if page_token:
                 body["nextPageToken"] = page_token
@@ -206,8 +248,8 @@ class JiraClient(TrackerClient):
                     "jql": jql,
                     "startAt": str(start),
                     "maxResults": str(max_results),
-                    "fields": "*all",
-                    "expand": "names",
+                    "fields": ",".join(fields),
+                    "expand": expand,
                 },
             )
         if not isinstance(page, Mapping):
@@ -219,6 +261,67 @@ class JiraClient(TrackerClient):
         else:
             next_token = _next_start(page, start, len(issues), max_results)
         return issues, next_token
+
+    def issue_changelog(self, key: str) -> list[dict[str, Any]]:
+        """Return every changelog entry of an issue, oldest first."""
+        # Search answers cut long changelogs short; Cloud pages the whole one on its own
+        # endpoint, while Data Center returns it whole with the issue.
+        if not self.cloud:
+            issue = self._call(
+                "GET",
+                self._path(self.ISSUE_PATH, key=key),
+                params={"expand": "changelog", "fields": "status"},
+            )
+            changelog = issue.get("changelog") if isinstance(issue, Mapping) else None
+            histories = changelog.get("histories") if isinstance(changelog, Mapping) else None
+            entries = [dict(h) for h in histories or [] if isinstance(h, Mapping)]
+            return sorted(entries, key=lambda h: str(h.get("created") or ""))
+        entries = []
+        start = 0
+        while True:
+            page = self._call(
+                "GET",
+                self._path(self.CHANGELOG_PATH, key=key),
+                params={"startAt": str(start), "maxResults": "100"},
+            )
+            values = page.get("values") if isinstance(page, Mapping) else None
+            batch = [dict(h) for h in values or [] if isinstance(h, Mapping)]
+            entries += batch
+            start += len(batch)
+            total = page.get("total") if isinstance(page, Mapping) else None
+            if (
+                not batch
+                or page.get("isLast") is True
+                or (isinstance(total, int) and start >= total)
+            ):
+                return sorted(entries, key=lambda h: str(h.get("created") or ""))
+
+    def status_categories(self) -> dict[str, str]:
+        """Return each status id's category key (``new``, ``indeterminate``, ``done``), cached."""
+        if self._status_categories is None:
+            statuses = self._call("GET", self._path(self.STATUSES_PATH))
+            self._status_categories = {
+                str(status["id"]): str(category.get("key") or "")
+                for status in (statuses if isinstance(statuses, list) else [])
+                if isinstance(status, Mapping)
+                and "id" in status
+                and isinstance(category := status.get("statusCategory"), Mapping)
+            }
+        return self._status_categories
+
+    def count_issues(self, jql: str) -> int | None:
+        """Return how many issues match ``jql`` (approximate on Cloud); None if Jira won't say."""
+        if self.cloud:
+            answer = self._call("POST", self.CLOUD_COUNT_PATH, json={"jql": jql})
+            count = answer.get("count") if isinstance(answer, Mapping) else None
+        else:
+            answer = self._call(
+                "GET",
+                self.DC_SEARCH_PATH,
+                params={"jql": jql, "maxResults": "0", "fields": "id"},
+            )
+            count = answer.get("total") if isinstance(answer, Mapping) else None
+        return count if isinstance(count, int) and not isinstance(count, bool) else None
 
     def _body(self, card: Card) -> dict[str, Any] | str:
         # The library's comment helpers send the body as a string, which v3 rejects ("Comment
@@ -278,8 +381,43 @@ def _require_issue(kind: str) -> None:
 
 
 def _log_call(method: str, path: str, status: int | str, started: float) -> None:
-    elapsed_ms = int((time.monotonic() - started) * 1000)
-    log.info("jira.request %s /%s -> %s (%d ms)", method, path, status, elapsed_ms)
+    elapsed = time.monotonic() - started
+    log.info("jira.request %s /%s -> %s (%d ms)", method, path, status, int(elapsed * 1000))
+    record_tracker_call("jira", _operation(method, path), status, elapsed)
+
+
+def _operation(method: str, path: str) -> str:
+    """Name a call without its ids, for metrics: ``GET issue``, ``PUT issue/comment``."""
+    kept: list[str] = []
+    named = False
+    for part in _API_PATH.sub("", path.strip("/")).split("/"):
+        if named:
+            named = False
+            continue
+        # Any other segment with a digit in it is an id too (ids make endless label values).
+        kept.append("{id}" if any(char.isdigit() for char in part) else part)
+        named = part in _NAMED_BY_NEXT
+    return f"{method} {'/'.join(kept)}"
+
+
+def _written_by(comment: Mapping[str, Any], identity: str) -> bool:
+    author = comment.get("author")
+    if not isinstance(author, Mapping):
+        return False
+    # Cloud names accounts by accountId; Data Center by user key, or name on old versions.
+    return identity in {str(author.get(name)) for name in ("accountId", "key", "name")}
+
+
+def _comment_text(body: Any) -> str:
+    """Return a comment's text: wiki markup as it is, an ADF document's text nodes joined."""
+    if isinstance(body, str):
+        return body
+    if isinstance(body, Mapping):
+        own = body.get("text") if body.get("type") == "text" else None
+        children = body.get("content")
+        parts = [_comment_text(child) for child in children] if isinstance(children, list) else []
+        return (own if isinstance(own, str) else "") + "".join(parts)
+    return ""
 
 
 def _error_from(method: str, path: str, response: requests.Response) -> TrackerError:

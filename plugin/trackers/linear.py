@@ -10,7 +10,8 @@ from typing import Any, ClassVar, NoReturn
 import requests
 
 from plugin.cards import Card, render_markdown
-from plugin.trackers.base import TrackerClient
+from plugin.metrics import record_tracker_call
+from plugin.trackers.base import CARD_MARKER, TrackerClient
 from plugin.trackers.errors import (
     DEFAULT_RETRY_AFTER,
     AuthFailed,
@@ -73,6 +74,38 @@ query Project($id: String!) {
     labels { nodes { name } }
     teams { nodes { key } }
     needs { nodes { id } }
+  }
+}
+"""
+
+# The bot's cards among an item's comments: its own comments holding the card marker, oldest
+# first. Linear filters on both; the client checks both again on what comes back.
+ISSUE_CARDS = """
+query IssueCards($id: String!, $marker: String!, $user: ID!, $after: String) {
+  issue(id: $id) {
+    comments(
+      first: 50
+      after: $after
+      filter: { body: { contains: $marker }, user: { id: { eq: $user } } }
+    ) {
+      nodes { id body user { id } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+PROJECT_CARDS = """
+query ProjectCards($id: String!, $marker: String!, $user: ID!, $after: String) {
+  project(id: $id) {
+    comments(
+      first: 50
+      after: $after
+      filter: { body: { contains: $marker }, user: { id: { eq: $user } } }
+    ) {
+      nodes { id body user { id } }
+      pageInfo { hasNextPage endCursor }
+    }
   }
 }
 """
@@ -211,6 +244,116 @@ query EpicIssues($first: Int!, $after: String, $label: String!) {
 }
 """
 
+# Backfill pages carry everything the mappers read plus the history, so one request serves
+# ten epics; every connection names a small ``first`` to stay far below 10,000 points.
+BACKFILL_PROJECTS = """
+query BackfillProjects($first: Int!, $after: String, $team: String!) {
+  projects(
+    first: $first
+    after: $after
+    filter: { accessibleTeams: { some: { key: { eq: $team } } } }
+  ) {
+    nodes {
+      __typename
+      id
+      slugId
+      name
+      description
+      content
+      url
+      createdAt
+      updatedAt
+      startedAt
+      completedAt
+      canceledAt
+      status { name type }
+      lead { id name }
+      labels(first: 20) { nodes { name } }
+      teams(first: 5) { nodes { key } }
+      needs(first: 20) { nodes { id } }
+      completedIssueCountHistory
+      documentContent { updatedAt }
+      projectUpdates(first: 20) {
+        nodes { createdAt body health }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+BACKFILL_ISSUES = """
+query BackfillIssues($first: Int!, $after: String, $team: String!, $label: String!) {
+  issues(
+    first: $first
+    after: $after
+    filter: {
+      team: { key: { eq: $team } }
+      labels: { some: { name: { eqIgnoreCase: $label } } }
+    }
+  ) {
+    nodes {
+      __typename
+      id
+      identifier
+      title
+      description
+      url
+      createdAt
+      updatedAt
+      startedAt
+      completedAt
+      canceledAt
+      labels(first: 20) { nodes { name parent { name } } }
+      state { name type }
+      team { key }
+      assignee { id name }
+      creator { id name }
+      parent { identifier }
+      project { id name }
+      needs(first: 20) { nodes { id } }
+      relations(first: 20) { nodes { type relatedIssue { identifier title state { name } } } }
+      inverseRelations(first: 20) { nodes { type issue { identifier title state { name } } } }
+      children(first: 250, filter: { state: { type: { eq: "completed" } } }) { nodes { id } }
+      history(first: 50) {
+        nodes { createdAt updatedDescription fromState { type } toState { type } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+ISSUE_HISTORY = """
+query IssueHistory($id: String!, $after: String) {
+  issue(id: $id) {
+    history(first: 100, after: $after) {
+      nodes { createdAt updatedDescription fromState { type } toState { type } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+PROJECT_UPDATES = """
+query ProjectUpdates($id: String!, $after: String) {
+  project(id: $id) {
+    projectUpdates(first: 50, after: $after) {
+      nodes { createdAt body health }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+
+ORGANIZATION = """
+query Organization {
+  organization { id name }
+}
+"""
+
 _PROJECTS_PHASE = "projects:"
 _ISSUES_PHASE = "issues:"
 
@@ -270,6 +413,33 @@ class LinearClient(TrackerClient):
         if not isinstance(comment, Mapping) or not comment.get("id"):
             raise TrackerError("Linear created a comment without an id")
         return str(comment["id"])
+
+    def find_card(self, key: str, kind: str) -> str | None:
+        """Return the id of the bot's own card on the issue or project; None if it has none."""
+        me = self.identity()
+        document, field, operation = (
+            (PROJECT_CARDS, "project", "ProjectCards")
+            if _kind(kind) == "project"
+            else (ISSUE_CARDS, "issue", "IssueCards")
+        )
+        after: str | None = None
+        while True:
+            item = self._root(
+                operation,
+                document,
+                {"id": key, "marker": CARD_MARKER, "user": me, "after": after},
+                field,
+            )
+            comments = item.get("comments")
+            nodes, more, end = _page(comments if isinstance(comments, Mapping) else {})
+            for node in nodes:
+                user = node.get("user")
+                author = user.get("id") if isinstance(user, Mapping) else None
+                if author == me and CARD_MARKER in str(node.get("body") or ""):
+                    return str(node["id"])
+            if not more or not end:
+                return None
+            after = end
 
     def edit_card(self, key: str, kind: str, comment_id: str, card: Card) -> None:
         """Replace the card's comment body; ``NotFound`` when the comment was deleted."""
@@ -353,6 +523,65 @@ class LinearClient(TrackerClient):
         )
         nodes, more, end = _page(page)
         return nodes, (_ISSUES_PHASE + end) if more and end else None
+
+    def list_epic_histories(
+        self, *, team: str, after: str | None, first: int = 10, epic_label: str = "Epic"
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return one page of a team's epics with their history (projects, then issues)."""
+        # The same two-phase cursor as list_epics; nodes are whole (mapper-ready) and carry the
+        # first page of their history, the rest comes from issue_history / project_updates.
+        cursor = after or _PROJECTS_PHASE
+        if cursor.startswith(_PROJECTS_PHASE):
+            page = self._root(
+                "BackfillProjects",
+                BACKFILL_PROJECTS,
+                {
+                    "first": first,
+                    "after": cursor.removeprefix(_PROJECTS_PHASE) or None,
+                    "team": team,
+                },
+                "projects",
+            )
+            nodes, more, end = _page(page)
+            return nodes, (_PROJECTS_PHASE + end) if more and end else _ISSUES_PHASE
+        if not cursor.startswith(_ISSUES_PHASE):
+            raise ValueError(f"not a cursor from list_epic_histories: {after!r}")
+        page = self._root(
+            "BackfillIssues",
+            BACKFILL_ISSUES,
+            {
+                "first": first,
+                "after": cursor.removeprefix(_ISSUES_PHASE) or None,
+                "team": team,
+                "label": epic_label,
+            },
+            "issues",
+        )
+        nodes, more, end = _page(page)
+        return nodes, (_ISSUES_PHASE + end) if more and end else None
+
+    def issue_history(
+        self, issue_id: str, *, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return one page of an issue's history entries and the cursor of the next."""
+        issue = self._root("IssueHistory", ISSUE_HISTORY, {"id": issue_id, "after": after}, "issue")
+        nodes, more, end = _page(_map(issue.get("history")))
+        return nodes, end if more and end else None
+
+    def project_updates(
+        self, project_id: str, *, after: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Return one page of a project's updates and the cursor of the next."""
+        project = self._root(
+            "ProjectUpdates", PROJECT_UPDATES, {"id": project_id, "after": after}, "project"
+        )
+        nodes, more, end = _page(_map(project.get("projectUpdates")))
+        return nodes, end if more and end else None
+
+    def organization_id(self) -> str:
+        """Return the id of the workspace the API key belongs to (the tenant's site)."""
+        organization = self._root("Organization", ORGANIZATION, {}, "organization")
+        return str(organization["id"])
 
     def _label_id(self, kind: str, name: str, team_id: str | None) -> str:
         cache_key = (kind, team_id or "", name.casefold())
@@ -442,8 +671,9 @@ def _kind(kind: str) -> str:
 
 
 def _log_call(operation: str, status: int | str, started: float) -> None:
-    elapsed_ms = int((time.monotonic() - started) * 1000)
-    log.info("linear.request %s -> %s (%d ms)", operation, status, elapsed_ms)
+    elapsed = time.monotonic() - started
+    log.info("linear.request %s -> %s (%d ms)", operation, status, int(elapsed * 1000))
+    record_tracker_call("linear", operation, status, elapsed)
 
 
 def _data_or_error(operation: str, response: requests.Response) -> dict[str, Any]:
@@ -541,6 +771,10 @@ def _nodes(connection: object) -> list[Mapping[str, Any]]:
         if isinstance(nodes, list):
             return [node for node in nodes if isinstance(node, Mapping)]
     return []
+
+
+def _map(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _team_id(node: Mapping[str, Any]) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from plugin.logs import JsonFormatter
+from plugin.logs import JsonFormatter, log_context
 
 
 def test_a_record_becomes_one_json_line_with_its_extra_fields() -> None:
@@ -36,3 +36,22 @@ def test_exceptions_are_kept_in_the_line() -> None:
         record = logging.makeLogRecord({"msg": "delivery.crashed", "exc_info": sys.exc_info()})
     entry = json.loads(JsonFormatter().format(record))
     assert "ValueError: boom" in entry["exception"]
+
+
+def test_the_log_context_adds_its_ids_to_every_line_inside_it() -> None:
+    def line(**extra: object) -> dict[str, object]:
+        record = logging.makeLogRecord({"msg": "jira.request", **extra})
+        entry: dict[str, object] = json.loads(JsonFormatter().format(record))
+        return entry
+
+    with log_context(delivery_id="d-7", tenant=2):
+        with log_context(item="KAN-40"):
+            inner = line()
+            own = line(item="KAN-41")
+        outer = line()
+    after = line()
+
+    assert (inner["delivery_id"], inner["tenant"], inner["item"]) == ("d-7", 2, "KAN-40")
+    assert own["item"] == "KAN-41", "a record's own extra wins over the context"
+    assert "item" not in outer and outer["delivery_id"] == "d-7"
+    assert "delivery_id" not in after

@@ -14,6 +14,7 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, insert, inspect, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
@@ -57,7 +58,20 @@ POSTGRES_URL = os.environ.get(
 )
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE_S = 300.0
-TABLES = {"tenants", "deliveries", "work_items", "evaluations", "cards", "rulesets"}
+TABLES = {
+    "tenants",
+    "deliveries",
+    "work_items",
+    "evaluations",
+    "cards",
+    "rulesets",
+    "reevaluations",
+    "backfills",
+    "epic_timelines",
+    "outcome_reminders",
+    "item_hygiene",
+    "report_watermarks",
+}
 
 T = TypeVar("T")
 
@@ -258,7 +272,8 @@ def test_concurrent_upgrades_migrate_once(empty_database: Database) -> None:
 
     with empty_database.engine.connect() as connection:
         versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
-    assert [row.version_num for row in versions] == ["0001"]
+    head = ScriptDirectory.from_config(empty_database.alembic_config()).get_current_head()
+    assert [row.version_num for row in versions] == [head]
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning")
@@ -552,6 +567,34 @@ def test_due_deliveries_lists_what_the_sweeper_must_redrive(
 
     assert due == [waiting, retry_due, stuck]
     assert first_two == [waiting, retry_due]
+
+
+def test_due_deliveries_hold_back_only_fresh_received_ones(
+    database: Database, tenant_id: int
+) -> None:
+    with database.session() as session:
+
+        def accepted(name: str, minute: float) -> int:
+            return accept_delivery(session, tenant_id=tenant_id, event=event(name), now=at(minute))[
+                0
+            ].id
+
+        old = accepted("old", 0)
+        fresh = accepted("fresh", 10)
+        retry = accepted("retry", 10)
+        claim_delivery(session, delivery_pk=retry, now=at(10), lease_s=LEASE_S)
+        fail_delivery(session, delivery_pk=retry, error="boom", retry_at=at(11), now=at(10))
+        expired = accepted("expired", 10)
+        claim_delivery(session, delivery_pk=expired, now=at(10), lease_s=60)
+
+    with database.session() as session:
+        swept = due_deliveries(session, now=at(12), limit=10, received_before=at(5))
+        drained = due_deliveries(session, now=at(12), limit=10)
+
+    # The fresh delivery was enqueued by the web process; the retry and the expired lease
+    # have their own due times and are swept however recently they arrived.
+    assert swept == [old, retry, expired]
+    assert drained == [old, fresh, retry, expired]
 
 
 def test_dead_deliveries_lists_the_most_recent_failures_first(

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -18,6 +19,7 @@ from responses import matchers
 from support.contracts import tracker_mock
 
 from plugin.cards import Card, CardLine, render_wiki
+from plugin.metrics import COUNTERS, TRACKER_CALLS
 from plugin.trackers.errors import (
     AuthFailed,
     BadRequest,
@@ -263,6 +265,73 @@ def test_edit_card_raises_not_found_when_a_human_deleted_it(
     assert caught.value.status == 404
     assert not caught.value.retryable
     assert "Can not find a comment" in str(caught.value)
+
+
+def test_find_card_pages_the_comments_for_the_bots_own_card(
+    fake: responses.RequestsMock, cloud: JiraClient
+) -> None:
+    fake.get(f"{CLOUD}/rest/api/3/myself", json=fixture("jira_cloud_myself.json"))
+    comments = f"{CLOUD}/rest/api/3/issue/ACME-42/comment"
+    for start, page in ((0, "page1"), (2, "page2")):
+        fake.get(
+            comments,
+            json=fixture(f"jira_cloud_comments_{page}.json"),
+            match=[
+                matchers.query_param_matcher(
+                    {"startAt": str(start), "maxResults": "100", "orderBy": "created"}
+                )
+            ],
+        )
+
+    # A teammate quoting the footer and a bot comment without it are not the card.
+    assert cloud.find_card("ACME-42", "issue") == "10500"
+    assert [urlsplit(c.request.url or "").path for c in fake.calls][1:] == [
+        "/rest/api/3/issue/ACME-42/comment",
+        "/rest/api/3/issue/ACME-42/comment",
+    ]
+
+
+def test_find_card_on_data_center_matches_the_bots_user_key(
+    fake: responses.RequestsMock, dc: JiraClient
+) -> None:
+    fake.get(f"{DC}/rest/api/2/myself", json=fixture("jira_dc_myself.json"))
+    fake.get(f"{DC}/rest/api/2/issue/OPS-7/comment", json=fixture("jira_dc_comments.json"))
+
+    assert dc.find_card("OPS-7", "issue") == "30077"
+
+
+def test_find_card_is_none_when_only_humans_mention_leanguard(
+    fake: responses.RequestsMock, dc: JiraClient
+) -> None:
+    fake.get(f"{DC}/rest/api/2/myself", json=fixture("jira_dc_myself.json"))
+    fake.get(
+        f"{DC}/rest/api/2/issue/OPS-7/comment",
+        json=fixture("jira_dc_comments_none_by_the_bot.json"),
+    )
+
+    assert dc.find_card("OPS-7", "issue") is None
+
+
+def test_calls_are_counted_by_operation_without_ids(
+    fake: responses.RequestsMock, cloud: JiraClient
+) -> None:
+    fake.put(f"{CLOUD}/rest/api/3/issue/ACME-42/comment/10500", json={"id": "10500"})
+    fake.put(f"{CLOUD}/rest/api/3/issue/ACME-42/properties/leanguard", status=429)
+    COUNTERS.share_via(None)
+    before = COUNTERS.read() or {}
+
+    cloud.edit_card("ACME-42", "issue", "10500", CARD)
+    with pytest.raises(RateLimited):
+        cloud.publish_status("ACME-42", "issue", {"status": "fail"})
+
+    after = COUNTERS.read() or {}
+
+    def grown(labels: tuple[str, ...]) -> float:
+        return after[TRACKER_CALLS].get(labels, 0) - before.get(TRACKER_CALLS, {}).get(labels, 0)
+
+    assert grown(("jira", "PUT issue/comment", "200")) == 1
+    assert grown(("jira", "PUT issue/properties", "429")) == 1
+    assert not [labels for labels in after[TRACKER_CALLS] if "ACME-42" in "".join(labels)]
 
 
 def test_delete_card_treats_a_missing_comment_as_deleted(

@@ -15,6 +15,7 @@ import responses
 from support.contracts import tracker_mock, validating_callback
 
 from plugin.cards import Card, CardLine, render_markdown
+from plugin.metrics import COUNTERS, TRACKER_CALLS
 from plugin.trackers import linear
 from plugin.trackers.errors import (
     AuthFailed,
@@ -182,6 +183,55 @@ def test_post_card_on_a_project(fake: responses.RequestsMock, client: LinearClie
     assert sent(fake.calls[0])["variables"] == {
         "input": {"projectId": PROJECT_ID, "body": render_markdown(CARD)}
     }
+
+
+def test_find_card_pages_the_bots_comments_holding_the_marker(
+    fake: responses.RequestsMock, client: LinearClient
+) -> None:
+    answer(fake, "Viewer", "linear_viewer.json")
+    answer(fake, "IssueCards", "linear_issue_cards_page1.json")
+    answer(fake, "IssueCards", "linear_issue_cards_page2.json")
+
+    # The first page holds a teammate's quote of the footer, which is not the card.
+    assert client.find_card(ISSUE_ID, "issue") == COMMENT_ID
+    pages = [sent(call)["variables"] for call in fake.calls[1:]]
+    assert pages == [
+        {
+            "id": ISSUE_ID,
+            "marker": "Checked by leanguard",
+            "user": "0c6e9d7a-3b8e-4a55-9a5e-5f0f3d7c1e21",
+            "after": after,
+        }
+        for after in (None, "cursor-1")
+    ]
+
+
+def test_find_card_on_a_project_is_none_without_a_card(
+    fake: responses.RequestsMock, client: LinearClient
+) -> None:
+    answer(fake, "Viewer", "linear_viewer.json")
+    answer(fake, "ProjectCards", "linear_project_cards_none.json")
+
+    assert client.find_card(PROJECT_ID, "project") is None
+    assert sent(fake.calls[1])["operationName"] == "ProjectCards"
+
+
+def test_calls_are_counted_by_operation_and_status(
+    fake: responses.RequestsMock, client: LinearClient
+) -> None:
+    answer(fake, "CommentUpdate", "linear_comment_update.json")
+    answer(fake, "CommentUpdate", "linear_error_ratelimited.json", status=400)
+    COUNTERS.share_via(None)
+    before = (COUNTERS.read() or {}).get(TRACKER_CALLS, {})
+
+    client.edit_card("ENG-142", "issue", COMMENT_ID, CARD)
+    with pytest.raises(RateLimited):
+        client.edit_card("ENG-142", "issue", COMMENT_ID, CARD)
+
+    after = (COUNTERS.read() or {})[TRACKER_CALLS]
+    for status in ("200", "400"):
+        labels = ("linear", "CommentUpdate", status)
+        assert after[labels] - before.get(labels, 0) == 1
 
 
 def test_edit_card_replaces_the_body(fake: responses.RequestsMock, client: LinearClient) -> None:
