@@ -1,4 +1,4 @@
-"""``python -m bench [rules] [service]``: run benchmarks and print every figure with its verdict."""
+"""``python -m bench [rules] [service] [health]``: run benchmarks, print each figure and verdict."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.processes import CpuMeter, machine_busy
 from bench.report import Figure, table
 
-PARTS = ("rules", "service")
+PARTS = ("rules", "service", "health")
 NOISY_BUSY = 0.2
 """Above this share of busy CPU before the start, the closing table carries a warning."""
 
@@ -30,9 +30,20 @@ def _run_service(figures: list[Figure], args: argparse.Namespace) -> None:
     service.run(figures, log_dir=args.logs)
 
 
+_text_rows: list[tuple[str, str, str, str]] = []
+"""Figures of benchmarks that report finished rows (figure, value, budget, verdict)."""
+
+
+def _run_health(figures: list[Figure], args: argparse.Namespace) -> None:
+    from bench import health_report
+
+    _text_rows.extend(health_report.run())
+
+
 RUNNERS: dict[str, Callable[[list[Figure], argparse.Namespace], None]] = {
     "rules": _run_rules,
     "service": _run_service,
+    "health": _run_health,
 }
 
 
@@ -42,7 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench",
         description="Benchmark leanguard against its budgets; every figure beside a baseline.",
     )
-    parser.add_argument("parts", nargs="*", metavar="part", help="rules, service (default: both)")
+    parser.add_argument(
+        "parts", nargs="*", metavar="part", help="rules, service, health (default: all)"
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -78,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.monotonic() - started
     print(f"\nleanguard benchmarks ({', '.join(parts)}; {elapsed:.0f} s)\n")
     print(table(figures) if figures else "(no figures)")
+    if _text_rows:
+        width = max(len(row[0]) for row in _text_rows)
+        print()
+        for name, value, budget, verdict in _text_rows:
+            print(f"{name:<{width}} | {value:>10} | budget {budget:<10} | {verdict}")
     print(
         f"\nCPU while each part ran ({os.cpu_count()} CPUs; ours is this process and the ones it "
         f"started, PostgreSQL and Redis are not): {'; '.join(load)}."
