@@ -11,6 +11,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
+from werkzeug.routing import IntegerConverter, Map
 
 from plugin import metrics
 from plugin.blueprints import register_blueprints
@@ -26,6 +27,8 @@ QUEUE_EXTENSION = "leanguard.queue"
 JSON_PREFIXES = ("/webhooks", "/api", "/connect", "/healthz", "/readyz")
 DATABASE_RETRY_AFTER_S = 30
 """What a request that met an unreachable database is told to wait (``Retry-After``)."""
+MAX_URL_INT = 2**31 - 1
+"""The largest id an ``<int:...>`` URL part may name: ids in URLs are INTEGER columns."""
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,8 @@ def create_app(
     app.extensions[QUEUE_EXTENSION] = queue
     app.extensions[INBOX_EXTENSION] = SqlInbox(runtime, queue)
 
+    # Before the routes are added: each route binds its converters when it is registered.
+    app.url_map.converters["int"] = BoundedInt
     register_blueprints(app)
 
     @app.before_request
@@ -79,6 +84,24 @@ def create_app(
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     return app
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` that does not match a number no id can be (a 404, not a database error).
+
+    Werkzeug's converter takes any length of digits; PostgreSQL refuses more than 2**31 - 1 in
+    an INTEGER column and SQLite more than 2**63 - 1, and either refusal would be a 500.
+    """
+
+    def __init__(
+        self,
+        map: Map,
+        fixed_digits: int = 0,
+        min: int | None = None,
+        max: int | None = None,
+        signed: bool = False,
+    ) -> None:
+        super().__init__(map, fixed_digits, min, MAX_URL_INT if max is None else max, signed)
 
 
 def _wants_json() -> bool:

@@ -23,7 +23,7 @@ class SqlInbox:
 
     def accept(self, event: InboundEvent) -> bool:
         """Store the delivery (idempotently) and enqueue it; True if it was new."""
-        site = self.runtime.site_for(event.tracker, event.site)
+        site = self.runtime.site_for(event)
         cached = self._tenant_ids.get((event.tracker, site))
         with self.runtime.database.session() as session:
             tenant_id = cached

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
-
 from plugin.rulesets import RULE_FILE_SUFFIXES, RuleCatalog, describe_problems, load_rules_path
 from plugin.settings import Settings
 from plugin.storage import Database, Tenant
@@ -19,6 +17,7 @@ from plugin.trackers.base import TrackerClient
 from plugin.trackers.jira import JiraClient
 from plugin.trackers.linear import LinearClient
 from rules import RuleSetError
+from webhooks.events import InboundEvent
 
 log = logging.getLogger(__name__)
 
@@ -92,30 +91,13 @@ class Runtime:
         log.info("rules.loaded", extra={"rulesets": [r.name for r in self.catalog.rulesets]})
         return True
 
-    def site_for(self, tracker: str, event_site: str) -> str:
+    def site_for(self, event: InboundEvent) -> str:
         """Return the tenant site for a verified delivery: the configured site when there is one."""
-        if tracker == "jira" and self.settings.jira_url:
-            if event_site and self._is_connect_site(event_site):
-                # A Connect delivery's site comes from its verified JWT (webhooks/views.py puts
-                # the verifier's answer into the event), so it stays with that installation.
-                return event_site
+        if event.tracker == "jira" and self.settings.jira_url and not event.via_connect:
             # The webhook secret belongs to the configured site; a payload cannot move it.
             return self.settings.jira_url.rstrip("/")
-        return event_site
-
-    def _is_connect_site(self, site: str) -> bool:
-        with self.database.session() as session:
-            return (
-                session.scalars(
-                    select(Tenant.id).where(
-                        Tenant.tracker == "jira",
-                        Tenant.site == site,
-                        Tenant.client_key.is_not(None),
-                        Tenant.enabled.is_(True),
-                    )
-                ).first()
-                is not None
-            )
+        # A Connect delivery's site is the one its verified JWT's tenant installed from.
+        return event.site
 
     def client_for(self, tenant: Tenant) -> TrackerClient | None:
         """Return the API client for a tenant, or None when no credentials are configured."""

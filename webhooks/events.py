@@ -75,6 +75,8 @@ class InboundEvent:
     occurred_at: datetime | None
     # The parsed body is a dict and so not hashable; leave it out of the hash.
     payload: Mapping[str, Any] = field(hash=False)
+    via_connect: bool = False
+    """Authenticated by an Atlassian Connect JWT: ``site`` is then the verified tenant's."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict, payload included, for storage and job arguments."""
@@ -89,6 +91,7 @@ class InboundEvent:
             "changes": [change.to_dict() for change in self.changes],
             "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
             "payload": dict(self.payload),
+            "via_connect": self.via_connect,
         }
 
     @classmethod
@@ -106,6 +109,7 @@ class InboundEvent:
             changes=tuple(Change.from_dict(change) for change in data.get("changes", ())),
             occurred_at=datetime.fromisoformat(occurred_at) if occurred_at else None,
             payload=dict(data.get("payload", {})),
+            via_connect=bool(data.get("via_connect", False)),
         )
 
 

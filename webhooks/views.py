@@ -51,7 +51,9 @@ def jira() -> ResponseReturnValue:
             raise BadSignature("Connect app webhooks are not enabled.")
         # The tenant comes from the verified token, never from the body.
         site = verifier(request)
-        event = replace(parse_jira_delivery(body, dict(request.headers)), site=site)
+        event = replace(
+            parse_jira_delivery(body, dict(request.headers)), site=site, via_connect=True
+        )
     else:
         secret = _secret(JIRA_SECRET_SETTING, "Jira")
         verify_hub_signature(secret, body, request.headers.get("X-Hub-Signature"))

@@ -57,3 +57,12 @@ def test_missing_secret_key_is_random_with_a_warning(caplog: pytest.LogCaptureFi
     first, second = settings.effective_secret_key(), settings.effective_secret_key()
     assert first != second and len(first) >= 32
     assert "LEANGUARD_SECRET_KEY is not set" in caplog.text
+
+
+def test_a_lease_must_outlast_a_job_and_the_sweeper_must_run() -> None:
+    settings = Settings.from_env({"LEANGUARD_LEASE_S": "30", "LEANGUARD_JOB_TIMEOUT_S": "20"})
+    assert (settings.lease_s, settings.sweep_interval_s) == (30, 10)
+    with pytest.raises(SettingsError, match="LEANGUARD_LEASE_S"):
+        Settings.from_env({"LEANGUARD_LEASE_S": "120"})
+    with pytest.raises(SettingsError, match="LEANGUARD_SWEEP_INTERVAL_S"):
+        Settings.from_env({"LEANGUARD_SWEEP_INTERVAL_S": "0"})
