@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "leanguard"
 JOB_FUNCTION = "plugin.jobs.run_delivery"
 SWEEP_BATCH = 200
+ENQUEUE_BATCH = 200
+ENQUEUE_IDLE_S = 1.0
+"""The enqueuer thread also wakes this often, so nothing waits long on a missed wake-up."""
 RQ_GRACE_S = 5.0
 """A received delivery younger than this is assumed to be on its way into Redis: the web
 process enqueues right after its commit. Older ones are re-enqueued unless rq still holds
@@ -122,22 +126,69 @@ class RqQueue:
         self.runtime = runtime
         self.redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.queue = Queue(name, connection=self.redis)
+        # Webhook requests hand their delivery ids to one enqueuer thread per process: the
+        # request answers without waiting for Redis (or for its timeout, when Redis is down),
+        # and the thread enqueues whatever has gathered in one round trip.
+        self._pending: deque[int] = deque()
+        self._wake = threading.Event()
+        self._drain_lock = threading.Lock()
+        self._enqueuer: threading.Thread | None = None
+        self._enqueuer_guard = threading.Lock()
 
     def submit(self, delivery_pk: int) -> None:
-        """Enqueue a delivery; if Redis is down, the sweeper enqueues it later."""
+        """Ask for a delivery to be enqueued soon; if Redis is down, the sweeper does it later."""
+        self._pending.append(delivery_pk)
+        if self._enqueuer is None or not self._enqueuer.is_alive():
+            with self._enqueuer_guard:
+                if self._enqueuer is None or not self._enqueuer.is_alive():
+                    self._enqueuer = threading.Thread(
+                        target=self._enqueue_forever, name="leanguard-enqueuer", daemon=True
+                    )
+                    self._enqueuer.start()
+        self._wake.set()
+
+    def flush(self) -> None:
+        """Enqueue everything submitted so far before returning (tests, shutdown)."""
+        self._drain()
+
+    def _enqueue_forever(self) -> None:
+        while True:
+            self._wake.wait(ENQUEUE_IDLE_S)
+            self._wake.clear()
+            try:
+                self._drain()
+            except Exception:
+                log.exception("queue.enqueuer-failed")
+
+    def _drain(self) -> None:
+        with self._drain_lock:
+            while self._pending:
+                batch: list[int] = []
+                while self._pending and len(batch) < ENQUEUE_BATCH:
+                    batch.append(self._pending.popleft())
+                self._enqueue(batch)
+
+    def _enqueue(self, delivery_pks: list[int]) -> None:
+        settings = self.runtime.settings
         try:
-            self.queue.enqueue_call(
-                JOB_FUNCTION,
-                args=(delivery_pk,),
-                job_id=_job_id(delivery_pk),
-                timeout=self.runtime.settings.job_timeout_s,
-                result_ttl=600,
-                failure_ttl=7 * 24 * 3600,
+            self.queue.enqueue_many(
+                [
+                    Queue.prepare_data(
+                        JOB_FUNCTION,
+                        args=(delivery_pk,),
+                        job_id=_job_id(delivery_pk),
+                        timeout=settings.job_timeout_s,
+                        result_ttl=600,
+                        failure_ttl=7 * 24 * 3600,
+                    )
+                    for delivery_pk in delivery_pks
+                ]
             )
         except RedisError as exc:
+            # Stored deliveries are never lost: the sweeper enqueues them once Redis is back.
             log.warning(
                 "queue.enqueue-failed",
-                extra={"delivery_pk": delivery_pk, "error": type(exc).__name__},
+                extra={"deliveries": len(delivery_pks), "error": type(exc).__name__},
             )
 
     def sweep(self) -> int:
@@ -165,8 +216,8 @@ class RqQueue:
             )
         waiting = self._waiting_jobs(received)
         lost = [pk for pk in due if pk not in waiting]
-        for delivery_pk in lost:
-            self.submit(delivery_pk)
+        if lost:
+            self._enqueue(lost)
         if lost:
             log.info("queue.swept", extra={"enqueued": len(lost)})
         return len(lost)
