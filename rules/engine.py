@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 
 from rules import quality
-from rules.locate import ItemIndex, Search, find
+from rules.locate import ItemIndex, find
 from rules.model import WorkItem
 from rules.result import Evaluation, Mode, Result, Severity, Status
 from rules.ruleset import Checks, OutcomeField, Rule, RuleSet, When
@@ -72,57 +72,61 @@ def _rule(
     who: tuple[str, ...],
     today: date,
 ) -> Result:
-    base = Result(
-        kind="rule",
-        name=rule.id,
-        status=Status.SKIPPED,
-        message="",
-        looked_for=rule.description or _looked_for(rule, ruleset),
-        why=rule.why or _first_why(rule, ruleset),
-        mode=rule.mode,
-        field=rule.require[0] if len(rule.require) == 1 else None,
-    )
+    looked_for = rule.description or _looked_for(rule, ruleset)
+    why = rule.why or _first_why(rule, ruleset)
+    field = rule.require[0] if len(rule.require) == 1 else None
+    reason_skipped = ""
+    status = Status.SKIPPED
     if rule.mode is Mode.OFF:
-        return base.with_status(Status.SKIPPED, "Switched off in this rule set.")
-    out_of_scope = _out_of_scope(rule.when, item, index.labels)
-    if out_of_scope:
-        return base.with_status(Status.SKIPPED, f"Does not apply: {out_of_scope}.")
-    exempt_by = next((lb for lb in rule.exempt_labels if lb.casefold() in index.labels), None)
-    if exempt_by is not None:
-        return base.with_status(Status.EXEMPT, f'Exempt: the item is labelled "{exempt_by}".')
+        reason_skipped = "Switched off in this rule set."
+    elif out_of_scope := _out_of_scope(rule.when, item, index.labels):
+        reason_skipped = f"Does not apply: {out_of_scope}."
+    elif exempt_by := next((lb for lb in rule.exempt_labels if lb.casefold() in index.labels), ""):
+        reason_skipped = f'Exempt: the item is labelled "{exempt_by}".'
+        status = Status.EXEMPT
+    if reason_skipped:
+        return Result(
+            kind="rule",
+            name=rule.id,
+            status=status,
+            message=reason_skipped,
+            looked_for=looked_for,
+            why=why,
+            mode=rule.mode,
+            field=field,
+        )
 
     field_nodes = tuple(
         _field(ruleset.fields[field_id], rule, index, who) for field_id in rule.require
     )
-    missing = [n for n in field_nodes if n.status is Status.FAIL and not n.children]
-    weak = [n for n in field_nodes if n.status is Status.FAIL and n.children]
-    if not missing and not weak:
+    if all(n.status is Status.PASS for n in field_nodes):
         return Result(
             kind="rule",
             name=rule.id,
             status=Status.PASS,
             message=_sentence_join(n.message for n in field_nodes),
-            looked_for=base.looked_for,
-            why=base.why,
+            looked_for=looked_for,
+            why=why,
             mode=rule.mode,
-            field=base.field,
+            field=field,
             children=field_nodes,
         )
+    missing = [n for n in field_nodes if n.status is Status.FAIL and not n.children]
     severity = rule.severity if missing else rule.checks.severity
-    failing = missing or weak
+    failing = missing or [n for n in field_nodes if n.status is Status.FAIL]
     failed = Result(
         kind="rule",
         name=rule.id,
         status=Status.FAIL,
         message=_sentence_join(n.message for n in failing),
-        looked_for=base.looked_for,
+        looked_for=looked_for,
         looked_in=tuple(place for n in failing for place in n.looked_in),
         found=_sentence_join(n.found for n in failing if n.found),
         fix=_sentence_join(n.fix for n in failing),
-        why=base.why,
+        why=why,
         who=who,
         severity=severity,
-        field=base.field,
+        field=field,
         mode=rule.mode,
         children=field_nodes,
     )
@@ -154,7 +158,7 @@ def _field(outcome: OutcomeField, rule: Rule, index: ItemIndex, who: tuple[str, 
             severity=rule.severity,
             field=outcome.id,
         )
-    checks = _checks(outcome, rule.checks, evidence.text, search) if evidence.text else ()
+    checks = _checks(outcome, rule.checks, evidence.text) if evidence.text else ()
     failing = [c for c in checks if c.status is Status.FAIL]
     if not failing:
         return Result(
@@ -186,9 +190,12 @@ def _field(outcome: OutcomeField, rule: Rule, index: ItemIndex, who: tuple[str, 
     )
 
 
-def _checks(outcome: OutcomeField, checks: Checks, text: str, search: Search) -> tuple[Result, ...]:
+@lru_cache(maxsize=8192)
+def _checks(outcome: OutcomeField, checks: Checks, text: str) -> tuple[Result, ...]:
+    # The quality checks cost far more than the rest of an evaluation and are pure; an item
+    # is re-evaluated on every change to it, mostly with its outcome texts unchanged.
     results: list[Result] = []
-    for name in checks.enabled():
+    for name in _enabled(checks):
         if name == "min_words":
             words = len(text.split())
             wanted = checks.min_words or 0
@@ -259,10 +266,12 @@ def _check(
     )
 
 
-@lru_cache(maxsize=8192)
+@lru_cache(maxsize=1024)
+def _enabled(checks: Checks) -> tuple[str, ...]:
+    return tuple(checks.enabled())
+
+
 def _verdict(name: str, text: str) -> quality.Verdict:
-    # The checks are pure and cost far more than the rest of an evaluation; an item is
-    # re-evaluated on every change to it, mostly with its outcome texts unchanged.
     return quality.CHECKS[name](text)
 
 
@@ -322,7 +331,8 @@ def _first_why(rule: Rule, ruleset: RuleSet) -> str:
 
 
 def _sentence_join(parts: Iterable[str]) -> str:
-    return " ".join(part.strip() for part in parts if part.strip())
+    # Every part is a sentence the engine or a check wrote, already trimmed.
+    return " ".join([part for part in parts if part])
 
 
 def _capitalized(text: str) -> str:
