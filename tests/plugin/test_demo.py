@@ -30,3 +30,23 @@ def test_demo_items_are_evaluated_and_shown_without_calling_a_tracker(tmp_path: 
     assert "No success metric found." in text
     assert "Add a description section headed &#34;Success metric&#34;" in text
     assert client.get("/items/jira/NOPE-1").status_code == 404
+
+
+def test_the_health_report_has_figures_on_first_start(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'demo.db'}", secret_key="k", admin_token="t0ken"
+    )
+    app = create_app(settings, start_worker=False)
+    load_demo(app.extensions["leanguard.runtime"])
+    report = (
+        app.test_client()
+        .get("/api/v1/reports/health", headers={"Authorization": "Bearer t0ken"})
+        .get_json()
+    )
+    # Demo history: three epics started in the last twelve weeks, two of them lean-ready, and
+    # one delivered epic whose review says the bet did not pay off.
+    assert report["epics_started"] == 3
+    assert report["epics_started_lean_ready"] == 2
+    assert report["epics_delivered"] == 1
+    assert report["hypotheses_invalidated"] == 1
+    assert report["health_score"] is not None
