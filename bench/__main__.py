@@ -13,7 +13,7 @@ from pathlib import Path
 from bench.processes import CpuMeter, machine_busy
 from bench.report import Figure, table
 
-PARTS = ("rules", "service", "production", "health")
+PARTS = ("rules", "service", "health")
 NOISY_BUSY = 0.2
 """Above this share of busy CPU before the start, the closing table carries a warning."""
 
@@ -40,16 +40,9 @@ def _run_health(figures: list[Figure], args: argparse.Namespace) -> None:
     _text_rows.extend(health_report.run())
 
 
-def _run_production(figures: list[Figure], args: argparse.Namespace) -> None:
-    from bench import production
-
-    figures.extend(production.measure(log_dir=args.logs))
-
-
 RUNNERS: dict[str, Callable[[list[Figure], argparse.Namespace], None]] = {
     "rules": _run_rules,
     "service": _run_service,
-    "production": _run_production,
     "health": _run_health,
 }
 
@@ -61,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         description="Benchmark leanguard against its budgets; every figure beside a baseline.",
     )
     parser.add_argument(
-        "parts", nargs="*", metavar="part", help="rules, service, production, health (default: all)"
+        "parts", nargs="*", metavar="part", help="rules, service, health (default: all)"
     )
     parser.add_argument(
         "--profile",

@@ -77,7 +77,8 @@ ACK_S = 10.0
 
 E2E_WARMUP_ITEMS = 6
 E2E_WARMUP_RATE = 5.0
-E2E_RATE = 20.0
+E2E_RATE = 50.0
+"""The rate the production budget names: webhooks per second while cards are measured."""
 E2E_S = 10.0
 E2E_FIRST_ITEM = 1_000
 E2E_DRAIN_S = 30.0
