@@ -9,7 +9,7 @@ from datetime import date
 from functools import lru_cache
 
 from rules import quality
-from rules.locate import ItemIndex, find
+from rules.locate import ItemIndex, Search, find
 from rules.model import WorkItem
 from rules.result import Evaluation, Mode, Result, Severity, Status
 from rules.ruleset import Checks, OutcomeField, Rule, RuleSet, When
@@ -141,7 +141,15 @@ def _rule(
 
 
 def _field(outcome: OutcomeField, rule: Rule, index: ItemIndex, who: tuple[str, ...]) -> Result:
-    search = find(index, outcome)
+    return _field_node(outcome, rule, find(index, outcome), who, index.item.tracker)
+
+
+@lru_cache(maxsize=8192)
+def _field_node(
+    outcome: OutcomeField, rule: Rule, search: Search, who: tuple[str, ...], tracker: str
+) -> Result:
+    # Everything the node says follows from what was found; the same findings recur on every
+    # re-evaluation of an item, so the node (with its checks) is built once.
     evidence = search.evidence
     if evidence is None:
         return Result(
@@ -152,7 +160,7 @@ def _field(outcome: OutcomeField, rule: Rule, index: ItemIndex, who: tuple[str, 
             looked_for=outcome.article_name,
             looked_in=search.looked_in,
             found=_capitalized("; ".join(search.empty)) if search.empty else "Nothing.",
-            fix=_how_to_add(outcome, index.item.tracker),
+            fix=_how_to_add(outcome, tracker),
             why=outcome.why,
             who=who,
             severity=rule.severity,
