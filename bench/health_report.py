@@ -12,20 +12,16 @@ import os
 import random
 import statistics
 import time
-import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from plugin.app import create_app
 from plugin.backfill import Backfiller
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 from plugin.storage import Database, Tenant, get_or_create_tenant
+from plugin.storage.db import temporary_schema
 from plugin.trackers.jira import JiraClient
 
 ITEMS = 100_000
@@ -49,27 +45,11 @@ def postgres_url() -> str:
     )
 
 
-@contextmanager
-def bench_schema(server: str) -> Iterator[str]:
-    """A fresh schema for the run, dropped at the end whatever happens."""
-    schema = f"leanguard_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(server)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def run() -> list[Row]:
     """Measure both figures and return them as (figure, value, budget, verdict)."""
     rows: list[Row] = []
     server = postgres_url()
-    with bench_schema(server) as url:
+    with temporary_schema(server, prefix="leanguard_bench") as url:
         database = Database(url)
         database.upgrade()
         started = time.perf_counter()
@@ -85,7 +65,7 @@ def run() -> list[Row]:
         )
         rows += _report_latency(database, url)
         database.dispose()
-    with bench_schema(server) as url:
+    with temporary_schema(server, prefix="leanguard_bench") as url:
         rows += _backfill_throughput(url)
     for row in rows:
         print(f"[health] {row[0]}: {row[1]} (budget {row[2]}) {row[3]}", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, func, select
+from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -137,3 +138,22 @@ def _is_memory(url: URL) -> bool:
 def _make_parent_folder(url: URL) -> None:
     if not _is_memory(url) and url.database:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def temporary_schema(server_url: str, *, prefix: str = "leanguard_tmp") -> Iterator[str]:
+    """Create an empty PostgreSQL schema; yield a URL whose connections use it; drop it after.
+
+    Tests and benchmarks use it to share one PostgreSQL server without seeing each other.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -35,8 +35,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from redis import Redis
 from rq import SimpleWorker
-from sqlalchemy import create_engine, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, update
 from support.contracts import tracker_mock
 from werkzeug.test import TestResponse
 
@@ -54,6 +53,7 @@ from plugin.storage import (
     WorkItemRow,
     find_work_item,
 )
+from plugin.storage.db import temporary_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = Path(os.environ.get("LEANGUARD_SHARED_DIR") or ROOT.parent / "shared") / "fixtures"
@@ -503,21 +503,14 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         return
     postgres: str = request.getfixturevalue("postgres_server")
     redis_url: str = request.getfixturevalue("redis_server")
-    schema = f"leanguard_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(postgres)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     redis = Redis.from_url(redis_url)
     redis.flushdb()
-    url = make_url(postgres).update_query_dict({"options": f"-csearch_path={schema}"})
     try:
-        yield Backend("distributed", url.render_as_string(hide_password=False), redis_url)
+        with temporary_schema(postgres, prefix="leanguard_test") as url:
+            yield Backend("distributed", url, redis_url)
     finally:
         redis.flushdb()
         redis.close()
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.fixture

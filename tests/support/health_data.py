@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import create_engine, insert, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from plugin.storage import EvaluationRow, Tenant, WorkItemRow
 from plugin.storage.backfills import EpicTimelineRow
+from plugin.storage.db import temporary_schema
 
 
 def at(text_: str) -> datetime:
@@ -22,20 +20,9 @@ def at(text_: str) -> datetime:
     return datetime.strptime(text_, fmt).replace(tzinfo=UTC)
 
 
-@contextmanager
-def postgres_schema(server: str) -> Iterator[str]:
+def postgres_schema(server: str) -> AbstractContextManager[str]:
     """A database URL whose search path is a fresh schema, dropped afterwards."""
-    schema = f"leanguard_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return temporary_schema(server, prefix="leanguard_test")
 
 
 # (key, project, started, done, canceled, ready, review, reviewed, children, metric, new value)

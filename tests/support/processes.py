@@ -17,16 +17,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 import requests
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+
+from plugin.storage.db import temporary_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 LEANGUARD = Path(sys.executable).with_name("leanguard")
@@ -149,20 +148,9 @@ def run_migrate(env: Mapping[str, str]) -> None:
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
 
 
-@contextlib.contextmanager
-def postgres_schema(server_url: str) -> Iterator[str]:
+def postgres_schema(server_url: str) -> contextlib.AbstractContextManager[str]:
     """Create an empty schema; yield a URL whose connections use it; drop it afterwards."""
-    schema = f"leanguard_prod_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server_url)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(server_url).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return temporary_schema(server_url, prefix="leanguard_prod")
 
 
 class PrivateRedis:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -49,6 +48,7 @@ from plugin.storage import (
     save_ruleset,
     upsert_work_item,
 )
+from plugin.storage.db import temporary_schema
 from rules.model import StatusCategory, WorkItem
 from rules.result import Evaluation, Mode, Result, Severity, Status
 from webhooks.events import InboundEvent, ItemRef
@@ -108,17 +108,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield default_database_url(str(tmp_path / "instance"))
         return
     server: str = request.getfixturevalue("postgres_server")
-    schema = f"leanguard_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(server)
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = make_url(server).update_query_dict({"options": f"-csearch_path={schema}"})
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with temporary_schema(server, prefix="leanguard_test") as url:
+        yield url
 
 
 @pytest.fixture
