@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from plugin.queue import WorkQueue
 from plugin.runtime import Runtime
 from plugin.storage import get_or_create_tenant
-from plugin.storage.deliveries import store_delivery
+from plugin.storage.deliveries import NewDelivery
+from plugin.storage.delivery_writer import DeliveryWriter
 from webhooks.events import InboundEvent
 
 
@@ -17,6 +16,7 @@ class SqlInbox:
     def __init__(self, runtime: Runtime, queue: WorkQueue) -> None:
         self.runtime = runtime
         self.queue = queue
+        self.writer = DeliveryWriter(runtime.database)
         # Tenants are created once and never renumbered; remembering their ids saves two
         # statements on every webhook.
         self._tenant_ids: dict[tuple[str, str], int] = {}
@@ -24,18 +24,15 @@ class SqlInbox:
     def accept(self, event: InboundEvent) -> bool:
         """Store the delivery (idempotently) and enqueue it; True if it was new."""
         site = self.runtime.site_for(event)
-        cached = self._tenant_ids.get((event.tracker, site))
-        with self.runtime.database.session() as session:
-            tenant_id = cached
-            if tenant_id is None:
+        tenant_id = self._tenant_ids.get((event.tracker, site))
+        if tenant_id is None:
+            with self.runtime.database.session() as session:
                 tenant_id = get_or_create_tenant(session, tracker=event.tracker, site=site).id
-            delivery_pk, new = store_delivery(
-                session, tenant_id=tenant_id, event=event, now=datetime.now(UTC)
-            )
-        # Remembered only once committed: another thread using the id of a tenant row that is
-        # not committed yet would break the deliveries' foreign key (and get a 503).
-        self._tenant_ids[(event.tracker, site)] = tenant_id
-        # The commit above happened before this line: a lost enqueue (Redis down) delays the
+            # Remembered only once committed: another thread using the id of a tenant row
+            # that is not committed yet would break the deliveries' foreign key (and get a 503).
+            self._tenant_ids[(event.tracker, site)] = tenant_id
+        delivery_pk, new = self.writer.store(NewDelivery(tenant_id, event))
+        # The delivery is committed by now: a lost enqueue (Redis down) delays the
         # work until the sweeper finds the delivery; it never loses it.
         if new and event.needs_work:
             self.queue.submit(delivery_pk)

@@ -77,9 +77,22 @@ class InboundEvent:
     payload: Mapping[str, Any] = field(hash=False)
     via_connect: bool = False
     """Authenticated by an Atlassian Connect JWT: ``site`` is then the verified tenant's."""
+    payload_text: str | None = field(default=None, compare=False, repr=False)
+    """The payload as it was received, when that was UTF-8 JSON text."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict, payload included, for storage and job arguments."""
+        return {**self._header(), "payload": dict(self.payload)}
+
+    def to_json(self) -> str:
+        """Return :meth:`to_dict` as JSON text, the form the inbox stores."""
+        if self.payload_text is None:
+            return json.dumps(self.to_dict())
+        # The received text parsed as a JSON object, so splicing it in gives the document
+        # that encoding the parsed payload would, without encoding a large body once more.
+        return f'{json.dumps(self._header())[:-1]}, "payload": {self.payload_text}}}'
+
+    def _header(self) -> dict[str, Any]:
         return {
             "tracker": self.tracker,
             "site": self.site,
@@ -90,7 +103,6 @@ class InboundEvent:
             "actor_id": self.actor_id,
             "changes": [change.to_dict() for change in self.changes],
             "occurred_at": self.occurred_at.isoformat() if self.occurred_at else None,
-            "payload": dict(self.payload),
             "via_connect": self.via_connect,
         }
 
@@ -125,16 +137,25 @@ def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def load_object(body: bytes) -> dict[str, Any]:
-    """Decode a JSON object body or raise :class:`BadPayload`."""
+def load_object(body: bytes) -> tuple[dict[str, Any], str | None]:
+    """Decode a JSON object body; return it and its text if UTF-8, or raise :class:`BadPayload`."""
+    text: str | None
     try:
-        value = json.loads(body, parse_constant=_reject_constant)
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        # JSON may also come as UTF-16 or UTF-32, which json.loads detects from the bytes.
+        text = None
+    try:
+        value = json.loads(body if text is None else text, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
-        # ValueError covers bad JSON and bad UTF-8; RecursionError covers absurd nesting.
-        raise BadPayload("The body is not valid JSON.") from exc
+        if text is None or not text.startswith("\ufeff"):
+            # ValueError covers bad JSON and bad UTF-8; RecursionError covers absurd nesting.
+            raise BadPayload("The body is not valid JSON.") from exc
+        # A byte order mark before UTF-8 JSON: json.loads takes it from bytes only.
+        return load_object(body[3:])
     if not isinstance(value, dict):
         raise BadPayload("The body is not a JSON object.")
-    return value
+    return value, text
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:

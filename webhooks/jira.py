@@ -33,7 +33,7 @@ _ISSUE_ID = re.compile(r"[0-9]+")
 
 def parse_jira_delivery(body: bytes, headers: Mapping[str, str]) -> InboundEvent:
     """Parse a verified Jira delivery; raise :class:`BadPayload` if it has the wrong shape."""
-    payload = load_object(body)
+    payload, payload_text = load_object(body)
     event_type = non_empty_str(payload.get("webhookEvent"))
     if event_type is None:
         raise BadPayload("The body has no webhookEvent string.")
@@ -59,6 +59,7 @@ def parse_jira_delivery(body: bytes, headers: Mapping[str, str]) -> InboundEvent
         changes=changes,
         occurred_at=utc_from_millis(payload.get("timestamp")),
         payload=payload,
+        payload_text=payload_text,
     )
 
 

@@ -39,7 +39,7 @@ def parse_linear_delivery(
     tolerance_s: float = 60.0,
 ) -> InboundEvent:
     """Parse a verified Linear delivery; raise :class:`StaleDelivery` or :class:`BadPayload`."""
-    payload = load_object(body)
+    payload, payload_text = load_object(body)
     sent_at_ms = _check_fresh(payload.get("webhookTimestamp"), now() * 1000, tolerance_s)
 
     resource = non_empty_str(payload.get("type"))
@@ -84,6 +84,7 @@ def parse_linear_delivery(
         # so a retry of an old event would otherwise look newer than later events.
         occurred_at=utc_from_iso(payload.get("createdAt")) or utc_from_millis(sent_at_ms),
         payload=payload,
+        payload_text=payload_text,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,10 @@ class Database:
         self.url: URL = make_url(url)
         self.engine: Engine = _create_engine(self.url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._autocommit_engine: Engine | None = None
+        self._autocommit_lock = threading.Lock()
+        self._kept: Connection | None = None
+        self._kept_lock = threading.Lock()
 
     @property
     def dialect(self) -> str:
@@ -52,6 +58,51 @@ class Database:
         """Open a session that commits when the block ends and rolls back if it raises."""
         with self._sessions.begin() as session:
             yield session
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Connection]:
+        """Lend a connection whose statements are committed by the time the block ends.
+
+        On PostgreSQL each statement commits on its own: a single INSERT costs one round trip,
+        with no BEGIN, COMMIT or liveness ping around it. One such connection is kept open
+        between blocks, so a steady stream of them skips the pool too; a block that finds it
+        in use gets its own from a pool. After a dropped connection (``connection_invalidated``
+        on the error) the next block opens a new one. On SQLite, which runs in the process,
+        the block is one transaction.
+        """
+        if self.dialect != "postgresql":
+            with self.engine.begin() as connection:
+                yield connection
+            return
+        if not self._kept_lock.acquire(blocking=False):
+            with self._autocommit_pool().connect() as connection:
+                yield connection
+            return
+        try:
+            if self._kept is None:
+                self._kept = self._autocommit_pool().connect()
+            try:
+                yield self._kept
+            except BaseException:
+                self._close_kept()
+                raise
+        finally:
+            self._kept_lock.release()
+
+    def _autocommit_pool(self) -> Engine:
+        with self._autocommit_lock:
+            if self._autocommit_engine is None:
+                self._autocommit_engine = _create_engine(
+                    self.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False
+                )
+            return self._autocommit_engine
+
+    def _close_kept(self) -> None:
+        kept, self._kept = self._kept, None
+        if kept is not None:
+            # A broken one fails to close; the pool discards it either way.
+            with contextlib.suppress(SQLAlchemyError):
+                kept.close()
 
     def alembic_config(self, connection: Connection | None = None) -> Config:
         """Build the Alembic configuration for this database, without an ini file."""
@@ -93,17 +144,22 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+        with self._kept_lock:
+            self._close_kept()
+        with self._autocommit_lock:
+            if self._autocommit_engine is not None:
+                self._autocommit_engine.dispose()
 
 
-def _create_engine(url: URL) -> Engine:
+def _create_engine(url: URL, **options: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
-    options: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # Without a timeout a readiness probe hangs while the server is unreachable.
         options["connect_args"] = {"connect_timeout": _POSTGRES_CONNECT_TIMEOUT_S}
     # Pre-ping replaces connections a restarted server has closed, so the service recovers.
-    return create_engine(url, pool_pre_ping=True, **options)
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
 
 
 def _create_sqlite_engine(url: URL) -> Engine:

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
@@ -17,37 +31,76 @@ MAX_ERROR_LENGTH = 10_000
 """Longer error texts are cut to their end, where the cause of a traceback is."""
 
 
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A verified delivery on its way into the inbox, with the tenant it belongs to."""
+
+    tenant_id: int
+    event: InboundEvent
+
+
+def store_deliveries(
+    connection: Connection, deliveries: Sequence[NewDelivery], *, now: datetime
+) -> list[tuple[int, bool]]:
+    """Store deliveries once per (tenant, delivery id), in one statement.
+
+    Return each one's row id and whether it is new, in the order given. Of several copies of
+    one delivery, in the batch or already stored, only the first stored is new.
+    """
+    rows = [
+        {
+            "tenant_id": new.tenant_id,
+            "tracker": new.event.tracker,
+            "delivery_id": new.event.delivery_id,
+            "event_type": new.event.event_type,
+            "received_at": now,
+            "payload": new.event.to_json(),
+            "state": DeliveryState.RECEIVED if new.event.needs_work else DeliveryState.IGNORED,
+            "attempts": 0,
+            "updated_at": now,
+        }
+        for new in deliveries
+    ]
+    statement = _store_statement(connection.dialect.name)
+    # One row runs as a plain execute: the many-rows path has a cost a lone webhook need not pay.
+    result = connection.execute(statement, rows[0] if len(rows) == 1 else rows)
+    inserted = {(tenant_id, delivery_id): pk for pk, tenant_id, delivery_id in result}
+    keys = [(new.tenant_id, new.event.delivery_id) for new in deliveries]
+    missing = [key for key in keys if key not in inserted]
+    existing = _stored_ids(connection, missing) if missing else {}
+    outcomes: list[tuple[int, bool]] = []
+    for key in keys:
+        pk = inserted.pop(key, None)
+        if pk is not None:
+            outcomes.append((pk, True))
+            existing[key] = pk
+        elif key in existing:
+            outcomes.append((existing[key], False))
+        else:
+            raise LookupError(f"delivery {key[1]} vanished while it was being stored")
+    return outcomes
+
+
 def store_delivery(
     session: Session, *, tenant_id: int, event: InboundEvent, now: datetime
 ) -> tuple[int, bool]:
     """Store a delivery once per (tenant, delivery id); return its row id and True if new."""
-    state = DeliveryState.RECEIVED if event.needs_work else DeliveryState.IGNORED
-    connection = session.connection()
-    inserted = connection.scalar(
-        _store_statement(connection.dialect.name),
-        {
-            "tenant_id": tenant_id,
-            "tracker": event.tracker,
-            "delivery_id": event.delivery_id,
-            "event_type": event.event_type,
-            "received_at": now,
-            "payload": event.to_dict(),
-            "state": state,
-            "attempts": 0,
-            "updated_at": now,
-        },
-    )
-    if inserted is not None:
-        return int(inserted), True
-    # Only the id: the webhook path must not load and decode the stored body again.
-    existing = session.scalar(
-        select(Delivery.id).where(
-            Delivery.tenant_id == tenant_id, Delivery.delivery_id == event.delivery_id
+    return store_deliveries(session.connection(), [NewDelivery(tenant_id, event)], now=now)[0]
+
+
+def _stored_ids(connection: Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], int]:
+    """Return the row ids of deliveries already stored, by (tenant id, delivery id)."""
+    # Only the ids: the webhook path must not load and decode stored bodies again.
+    found: dict[tuple[int, str], int] = {}
+    for tenant_id in {tenant_id for tenant_id, _ in keys}:
+        names = [name for owner, name in keys if owner == tenant_id]
+        rows = connection.execute(
+            select(Delivery.id, Delivery.delivery_id).where(
+                Delivery.tenant_id == tenant_id, Delivery.delivery_id.in_(names)
+            )
         )
-    )
-    if existing is None:
-        raise LookupError(f"delivery {event.delivery_id} vanished while it was being stored")
-    return existing, False
+        found.update({(tenant_id, name): pk for pk, name in rows})
+    return found
 
 
 @cache
@@ -56,17 +109,21 @@ def _store_statement(dialect: str) -> Executable:
     # This is the busiest statement of the service: built once and run on the connection,
     # it skips both the ORM's bulk-insert path and rebuilding the statement per request.
     # ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to settle, so
-    # exactly one of several web processes receiving a redelivery stores it.
+    # exactly one of several web processes receiving a redelivery stores it. The returned
+    # keys tell which rows of a batch were new; conflicting rows return nothing.
     table = Delivery.__table__
     columns = (table.c.tenant_id, table.c.delivery_id)
+    # The payload arrives as JSON text (InboundEvent.to_json): bound as the JSON column it would
+    # be encoded again, as one string. PostgreSQL casts the text; SQLite stores JSON as text.
+    payload: ColumnElement[Any] = bindparam("payload", type_=Text)
     if dialect == "postgresql":
-        return (
-            postgresql.insert(Delivery)
-            .on_conflict_do_nothing(index_elements=columns)
-            .returning(table.c.id)
-        )
+        payload = cast(payload, postgresql.JSON)
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
-        sqlite.insert(Delivery).on_conflict_do_nothing(index_elements=columns).returning(table.c.id)
+        insert(Delivery)
+        .values(payload=payload)
+        .on_conflict_do_nothing(index_elements=columns)
+        .returning(table.c.id, table.c.tenant_id, table.c.delivery_id)
     )
 
 

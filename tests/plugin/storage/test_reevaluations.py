@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
-from plugin.storage import Base, Database, default_database_url, get_or_create_tenant
-from plugin.storage.db import temporary_schema
+from plugin.storage import Base, Database, get_or_create_tenant
 from plugin.storage.reevaluations import (
     ReevaluationRow,
     ReevaluationState,
@@ -29,45 +25,6 @@ from plugin.storage.reevaluations import (
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-POSTGRES_URL = os.environ.get(
-    "LEANGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> str:
-    """Return the PostgreSQL URL; skip when no server answers, or fail when CI is set."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except SQLAlchemyError as exc:
-        reason = f"PostgreSQL is not reachable ({type(exc).__name__})"
-        if os.environ.get("CI"):
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A database migrated to the newest revision: a SQLite file or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        database = Database(default_database_url(str(tmp_path / "instance")))
-        database.upgrade()
-        yield database
-        database.dispose()
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    with temporary_schema(server, prefix="leanguard_test") as url:
-        database = Database(url)
-        try:
-            database.upgrade()
-            yield database
-        finally:
-            database.dispose()
 
 
 @pytest.mark.filterwarnings("ignore:.*expression-based index:UserWarning")

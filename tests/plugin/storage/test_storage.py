@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -14,9 +12,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, func, insert, inspect, select, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError, StatementError
+from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError, StatementError
 
 from plugin.storage import (
     Base,
@@ -48,14 +45,10 @@ from plugin.storage import (
     save_ruleset,
     upsert_work_item,
 )
-from plugin.storage.db import temporary_schema
 from rules.model import StatusCategory, WorkItem
 from rules.result import Evaluation, Mode, Result, Severity, Status
 from webhooks.events import InboundEvent, ItemRef
 
-POSTGRES_URL = os.environ.get(
-    "LEANGUARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 LEASE_S = 300.0
 TABLES = {
@@ -77,63 +70,6 @@ T = TypeVar("T")
 
 
 # Fixtures ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> str:
-    """Return the PostgreSQL URL; skip when no server answers, or fail when CI is set."""
-    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect():
-            pass
-    except SQLAlchemyError as exc:
-        where = make_url(POSTGRES_URL).render_as_string(hide_password=True)
-        reason = (
-            f"PostgreSQL is not reachable at {where} ({exc.__class__.__name__}); "
-            "start it or point LEANGUARD_TEST_POSTGRES_URL at one"
-        )
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        engine.dispose()
-    return POSTGRES_URL
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """Give each test an empty database: a new SQLite file, or a new PostgreSQL schema."""
-    if request.param == "sqlite":
-        # A folder that does not exist yet: upgrade() must create it.
-        yield default_database_url(str(tmp_path / "instance"))
-        return
-    server: str = request.getfixturevalue("postgres_server")
-    with temporary_schema(server, prefix="leanguard_test") as url:
-        yield url
-
-
-@pytest.fixture
-def empty_database(database_url: str) -> Iterator[Database]:
-    """A database with no tables yet."""
-    database = Database(database_url)
-    yield database
-    database.dispose()
-
-
-@pytest.fixture
-def database(empty_database: Database) -> Database:
-    """A database migrated to the newest revision."""
-    empty_database.upgrade()
-    return empty_database
-
-
-@pytest.fixture
-def tenant_id(database: Database) -> int:
-    """The id of a Jira tenant."""
-    with database.session() as session:
-        return get_or_create_tenant(
-            session, tracker="jira", site="https://acme.atlassian.net", name="Acme"
-        ).id
 
 
 # Builders ------------------------------------------------------------------------------------
@@ -273,6 +209,27 @@ def test_migrations_and_models_agree(database: Database) -> None:
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
+
+
+@pytest.mark.postgres
+def test_delivery_payloads_are_compressed_with_lz4_where_the_server_offers_it(
+    postgres_database: Database,
+) -> None:
+    with postgres_database.engine.connect() as connection:
+        offered = connection.scalar(
+            text(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings "
+                "WHERE name = 'default_toast_compression'"
+            )
+        )
+        method = connection.scalar(
+            text(
+                "SELECT attcompression FROM pg_attribute "
+                "WHERE attrelid = 'deliveries'::regclass AND attname = 'payload'"
+            )
+        )
+
+    assert method == ("l" if offered else "\x00")
 
 
 def test_downgrade_removes_every_table(database: Database) -> None:
