@@ -6,6 +6,7 @@ import contextlib
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, func, select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
@@ -29,6 +30,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x6C65616E6775  # "leangu"
 _SQLITE_BUSY_TIMEOUT_MS = 5000
 _POSTGRES_CONNECT_TIMEOUT_S = 10
+_PING_AFTER_IDLE_S = 1.0
 
 
 def default_database_url(instance_path: str) -> str:
@@ -92,8 +94,10 @@ class Database:
     def _autocommit_pool(self) -> Engine:
         with self._autocommit_lock:
             if self._autocommit_engine is None:
+                # No liveness test at all: the writer retries a statement that met a dropped
+                # connection once, on a new one.
                 self._autocommit_engine = _create_engine(
-                    self.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False
+                    self.url, ping_idle=False, isolation_level="AUTOCOMMIT"
                 )
             return self._autocommit_engine
 
@@ -151,15 +155,42 @@ class Database:
                 self._autocommit_engine.dispose()
 
 
-def _create_engine(url: URL, **options: Any) -> Engine:
+def _create_engine(url: URL, *, ping_idle: bool = True, **options: Any) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
+    connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # Without a timeout a readiness probe hangs while the server is unreachable.
-        options["connect_args"] = {"connect_timeout": _POSTGRES_CONNECT_TIMEOUT_S}
-    # Pre-ping replaces connections a restarted server has closed, so the service recovers.
-    options.setdefault("pool_pre_ping", True)
-    return create_engine(url, **options)
+        connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_S
+    engine = create_engine(url, connect_args=connect_args, **options)
+    if ping_idle:
+        _ping_after_idle(engine)
+    return engine
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Test a pooled connection that sat idle before it is lent, replacing it if it is dead.
+
+    This is ``pool_pre_ping`` for connections idle longer than ``_PING_AFTER_IDLE_S`` only:
+    a restart takes longer than that, so connections from before it are tested before a request
+    uses them, but a busy worker, whose jobs open several sessions each, no longer pays a round
+    trip per session.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _lent(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.pop("idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < _PING_AFTER_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool discards the connection and lends a new one.
+            raise DisconnectionError("the pooled connection is dead") from exc
 
 
 def _create_sqlite_engine(url: URL) -> Engine:

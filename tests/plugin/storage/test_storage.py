@@ -12,8 +12,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import func, insert, inspect, select, text
-from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy import create_engine, func, insert, inspect, select, text
+from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
 
 from plugin.storage import (
     Base,
@@ -45,6 +45,7 @@ from plugin.storage import (
     save_ruleset,
     upsert_work_item,
 )
+from plugin.storage import db as db_module
 from rules.model import StatusCategory, WorkItem
 from rules.result import Evaluation, Mode, Result, Severity, Status
 from webhooks.events import InboundEvent, ItemRef
@@ -230,6 +231,48 @@ def test_delivery_payloads_are_compressed_with_lz4_where_the_server_offers_it(
         )
 
     assert method == ("l" if offered else "\x00")
+
+
+def _backend_pid(database: Database) -> int:
+    with database.session() as session:
+        pid = session.scalar(text("SELECT pg_backend_pid()"))
+    assert isinstance(pid, int)
+    return pid
+
+
+def _drop_pooled_connection(server: str, database: Database) -> int:
+    """Have the server end the connection the database's pool holds; return its process id."""
+    pid = _backend_pid(database)
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    finally:
+        admin.dispose()
+    return pid
+
+
+@pytest.mark.postgres
+def test_an_idle_pooled_connection_the_server_dropped_is_replaced_before_use(
+    postgres_server: str, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "_PING_AFTER_IDLE_S", 0.0)
+    dropped = _drop_pooled_connection(postgres_server, postgres_database)
+
+    assert _backend_pid(postgres_database) != dropped
+
+
+@pytest.mark.postgres
+def test_a_connection_back_from_work_a_moment_ago_is_lent_without_a_ping(
+    postgres_server: str, postgres_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db_module, "_PING_AFTER_IDLE_S", 3600.0)
+    dropped = _drop_pooled_connection(postgres_server, postgres_database)
+
+    # Unpinged, the dead connection fails the next session once; the pool then starts afresh.
+    with pytest.raises(OperationalError):
+        _backend_pid(postgres_database)
+    assert _backend_pid(postgres_database) != dropped
 
 
 def test_downgrade_removes_every_table(database: Database) -> None:
