@@ -80,7 +80,9 @@ def process_delivery(runtime: Runtime, delivery_pk: int) -> str:
     database = runtime.database
     runtime.refresh_rules()
     lease_s = float(runtime.settings.lease_s)
-    with database.session() as session:
+    # The claim is one conditional UPDATE, committed as it runs; so are the reads of a job and
+    # the final state, and none of them pays for a transaction around it.
+    with database.autocommit_session() as session:
         claimed = claim_delivery(session, delivery_pk=delivery_pk, now=utcnow(), lease_s=lease_s)
         if claimed is None:
             return "not-claimed"
@@ -118,7 +120,7 @@ def _process(
         # An unexpected error may be passing (a database restart); retry it, visibly.
         log.exception("delivery.crashed", extra=extra)
         return _failed(runtime, delivery_pk, attempts, exc, extra, True, None)
-    with runtime.database.session() as session:
+    with runtime.database.autocommit_session() as session:
         complete_delivery(session, delivery_pk=delivery_pk, now=utcnow())
     log.info("delivery.done", extra=extra)
     return "done"
@@ -207,7 +209,7 @@ def check_item(
             )
         return None
     if received_at is not None:
-        with database.session() as session:
+        with database.autocommit_session() as session:
             known = find_work_item(session, tenant_id=tenant.id, tracker=ref.tracker, key=ref.key)
             # Coalescing: a fetch that started after this delivery arrived already saw its change.
             if known is not None and known.updated_at > received_at:
@@ -263,7 +265,7 @@ def reconcile_card(
     details = runtime.details_url(item.tracker, item.key)
     # Linear's mutations take ids: a project's slug, its key here, is no projectId.
     target = item.id if item.tracker == "linear" and item.id else item.key
-    with runtime.database.session() as session:
+    with runtime.database.autocommit_session() as session:
         stored = get_card(session, work_item_id=work_item_id)
         existing = _StoredCard.of(stored) if stored is not None else None
     if existing is not None and existing.posting:
@@ -443,13 +445,14 @@ def item_lock(runtime: Runtime, tenant_id: int, key: str) -> Iterator[None]:
     name = f"{tenant_id}:{key}"
     if runtime.database.dialect == "postgresql":
         lock_id = zlib.crc32(name.encode())
-        with runtime.database.engine.connect() as connection:
+        # A session-level advisory lock needs no transaction: in autocommit, taking and
+        # releasing it are one round trip each.
+        with runtime.database.autocommit() as connection:
             connection.execute(select(func.pg_advisory_lock(lock_id)))
             try:
                 yield
             finally:
                 connection.execute(select(func.pg_advisory_unlock(lock_id)))
-                connection.commit()
         return
     # SQLite serves one process (the embedded default); a process-wide lock is enough there.
     with _local_locks_guard:

@@ -168,7 +168,7 @@ def effective_ruleset(
 
 def ruleset_for(runtime: Runtime, tenant_id: int, tracker: str, project: str) -> RuleSet:
     """Return the rule set in force for a project, in a session of its own (for the worker)."""
-    with runtime.database.session() as session:
+    with runtime.database.autocommit_session() as session:
         ruleset, _ = effective_ruleset(session, runtime, tenant_id, tracker, project)
     return ruleset
 

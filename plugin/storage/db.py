@@ -62,6 +62,23 @@ class Database:
             yield session
 
     @contextmanager
+    def autocommit_session(self) -> Iterator[Session]:
+        """Open a session whose statements each commit on their own (a plain session on SQLite).
+
+        For reads and for writes that are one statement, such as a conditional UPDATE: on
+        PostgreSQL they skip the BEGIN and COMMIT round trips of :meth:`session`.
+        """
+        if self.dialect != "postgresql":
+            with self.session() as session:
+                yield session
+            return
+        with (
+            self.autocommit() as connection,
+            Session(connection, expire_on_commit=False) as session,
+        ):
+            yield session
+
+    @contextmanager
     def autocommit(self) -> Iterator[Connection]:
         """Lend a connection whose statements are committed by the time the block ends.
 
@@ -85,6 +102,12 @@ class Database:
                 self._kept = self._autocommit_pool().connect()
             try:
                 yield self._kept
+            except Exception as exc:
+                # A database error may leave the connection unusable; anything else the block
+                # raised happened between statements, and the connection is as good as before.
+                if isinstance(exc, SQLAlchemyError):
+                    self._close_kept()
+                raise
             except BaseException:
                 self._close_kept()
                 raise

@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, func, insert, inspect, select, text
-from sqlalchemy.exc import IntegrityError, OperationalError, StatementError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError, StatementError
 
 from plugin.storage import (
     Base,
@@ -273,6 +273,29 @@ def test_a_connection_back_from_work_a_moment_ago_is_lent_without_a_ping(
     with pytest.raises(OperationalError):
         _backend_pid(postgres_database)
     assert _backend_pid(postgres_database) != dropped
+
+
+@pytest.mark.postgres
+def test_statements_of_an_autocommit_session_are_committed_as_they_run(
+    postgres_database: Database,
+) -> None:
+    with postgres_database.autocommit_session() as session:
+        get_or_create_tenant(session, tracker="jira", site="https://acme.atlassian.net")
+        with postgres_database.session() as elsewhere:
+            seen = elsewhere.scalar(select(func.count()).select_from(Tenant))
+
+    assert seen == 1
+
+
+@pytest.mark.postgres
+def test_an_autocommit_block_works_after_the_last_one_met_a_database_error(
+    postgres_database: Database,
+) -> None:
+    with pytest.raises(SQLAlchemyError), postgres_database.autocommit() as connection:
+        connection.execute(text("SELECT * FROM no_such_table"))
+
+    with postgres_database.autocommit() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM tenants")) == 0
 
 
 def test_downgrade_removes_every_table(database: Database) -> None:
