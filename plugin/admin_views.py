@@ -339,28 +339,22 @@ def _save(
                     abort(400, description="Choose a version to revert to.")
                 text = old.source_text
             note = revert_note(version, note)
-            row, _ = save_and_recheck(
-                tenant,
-                tracker,
-                scope,
-                text=text,
-                note=note,
-                author=caller.principal.name,
-                principal=caller.principal,
-            )
+            base_version, check_base = None, False
         else:
+            # An edit is refused when someone saved another version since the form was loaded.
             base = request.form.get("base_version", "")
-            row, _ = save_and_recheck(
-                tenant,
-                tracker,
-                scope,
-                text=text,
-                note=note,
-                author=caller.principal.name,
-                principal=caller.principal,
-                base_version=_int(base) if base else None,
-                check_base=True,
-            )
+            base_version, check_base = (_int(base) if base else None), True
+        row, _ = save_and_recheck(
+            tenant,
+            tracker,
+            scope,
+            text=text,
+            note=note,
+            author=caller.principal.name,
+            principal=caller.principal,
+            base_version=base_version,
+            check_base=check_base,
+        )
     except ApiError as exc:
         problems = [
             Problem(e.get("source", ""), e.get("path", ""), e.get("message", ""))

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
-
-from flask import Flask
-from gunicorn.app.base import BaseApplication
 
 from plugin.app import create_app
 from plugin.followup import send_due_reminders
+from plugin.gunicorn_app import FlaskServer, gunicorn_options
 from plugin.jobs import bind_runtime
 from plugin.metrics import COUNTERS
 from plugin.queue import RqQueue
@@ -20,24 +17,6 @@ from plugin.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
-    """gunicorn with the app built inside each worker process (no shared connections)."""
-
-    def __init__(self, settings: Settings, options: dict[str, Any]) -> None:
-        self.settings = settings
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        """Apply our options to gunicorn's config."""
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Flask:
-        """Build the app in the worker."""
-        return create_app(self.settings)
-
-
 def serve(settings: Settings, *, workers: int, threads: int) -> None:
     """Run gunicorn on the configured host and port."""
     if not settings.redis_url and workers > 1:
@@ -45,18 +24,8 @@ def serve(settings: Settings, *, workers: int, threads: int) -> None:
         # embedded SQLite database to a single writer.
         log.warning("serve.single-process: no LEANGUARD_REDIS_URL, so running one web process")
         workers = 1
-    options = {
-        "bind": f"{settings.host}:{settings.port}",
-        "workers": workers,
-        "threads": threads,
-        "worker_class": "gthread",
-        "timeout": 60,
-        "graceful_timeout": 20,
-        "accesslog": "-",
-        "errorlog": "-",
-        "forwarded_allow_ips": "127.0.0.1",
-    }
-    GunicornServer(settings, options).run()
+    options = gunicorn_options(settings.host, settings.port, workers=workers, threads=threads)
+    FlaskServer(lambda: create_app(settings), options).run()
 
 
 def run_worker(settings: Settings, *, burst: bool) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
@@ -25,10 +25,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from plugin.storage.dialects import upsert_insert
+from plugin.storage.evaluations import evaluation_values
 from plugin.storage.models import Base, EvaluationRow, WorkItemRow
 from plugin.storage.types import BigIntegerPK
+from plugin.storage.work_items import work_item_values
 from rules.model import WorkItem
-from rules.result import Evaluation, Status
+from rules.result import Evaluation
 
 STALE_AFTER = timedelta(minutes=2)
 """A running backfill that has not reported for this long was interrupted and may be resumed."""
@@ -488,8 +490,8 @@ def store_page(
     updates: list[dict[str, Any]] = []
     results: list[tuple[int | None, bool]] = []
     for item, _ in entries:
-        item_id = item.id or item.key
-        values = _item_values(item, item_id, now)
+        values = work_item_values(item, now)
+        item_id = values["item_id"]
         found = existing.get(item_id) or existing.get(item.key)
         if found is None:
             inserts.append({**values, "tenant_id": tenant_id, "first_seen_at": now})
@@ -527,7 +529,7 @@ def store_page(
     fresh = iter(new_ids)
     stored_ids = [row_id if row_id is not None else next(fresh) for row_id, _ in results]
     evaluations = [
-        _evaluation_values(row_id, evaluation, now)
+        evaluation_values(row_id, evaluation, now)
         for row_id, (_, applied), (_, evaluation) in zip(stored_ids, results, entries, strict=True)
         if applied
     ]
@@ -556,45 +558,3 @@ def save_timelines(session: Session, *, tenant_id: int, rows: Sequence[dict[str,
         ),
         [{**row, "tenant_id": tenant_id} for row in rows],
     )
-
-
-def _item_values(item: WorkItem, item_id: str, now: datetime) -> dict[str, Any]:
-    updated = item.updated
-    if updated is not None:
-        updated = updated.replace(tzinfo=UTC) if updated.tzinfo is None else updated
-    return {
-        "item_id": item_id,
-        "tracker": item.tracker,
-        "key": item.key,
-        "project": item.project,
-        "kind": item.kind,
-        "title": item.title,
-        "snapshot": item.to_dict(),
-        "status_category": item.status_category.value if item.status_category else None,
-        "deleted": False,
-        "source_updated_at": updated,
-        "updated_at": now,
-    }
-
-
-def _evaluation_values(row_id: int, evaluation: Evaluation, now: datetime) -> dict[str, Any]:
-    # The same columns record_evaluation writes.
-    failing = list(dict.fromkeys(node.name for node in evaluation.failing_rules()))
-    present = sorted(
-        {
-            node.field or node.name
-            for node in evaluation.tree.walk()
-            if node.kind == "field" and node.status is Status.PASS
-        }
-    )
-    return {
-        "work_item_id": row_id,
-        "evaluated_at": now,
-        "ruleset_name": evaluation.ruleset,
-        "ruleset_version": evaluation.ruleset_version,
-        "status": evaluation.status.value,
-        "violations": len(failing),
-        "failing_rules": failing,
-        "fields_present": present,
-        "tree": evaluation.to_dict(),
-    }

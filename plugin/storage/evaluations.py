@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session, aliased, undefer
@@ -11,10 +12,10 @@ from plugin.storage.models import EvaluationRow, WorkItemRow
 from rules.result import Evaluation, Status
 
 
-def record_evaluation(
-    session: Session, *, work_item: WorkItemRow, evaluation: Evaluation, evaluated_at: datetime
-) -> EvaluationRow:
-    """Append an evaluation to the item's history."""
+def evaluation_values(
+    work_item_id: int, evaluation: Evaluation, evaluated_at: datetime
+) -> dict[str, Any]:
+    """Return the columns of the history row that records ``evaluation``."""
     failing = list(dict.fromkeys(node.name for node in evaluation.failing_rules()))
     present = sorted(
         {
@@ -23,17 +24,24 @@ def record_evaluation(
             if node.kind == "field" and node.status is Status.PASS
         }
     )
-    row = EvaluationRow(
-        work_item_id=work_item.id,
-        evaluated_at=evaluated_at,
-        ruleset_name=evaluation.ruleset,
-        ruleset_version=evaluation.ruleset_version,
-        status=evaluation.status.value,
-        violations=len(failing),
-        failing_rules=failing,
-        fields_present=present,
-        tree=evaluation.to_dict(),
-    )
+    return {
+        "work_item_id": work_item_id,
+        "evaluated_at": evaluated_at,
+        "ruleset_name": evaluation.ruleset,
+        "ruleset_version": evaluation.ruleset_version,
+        "status": evaluation.status.value,
+        "violations": len(failing),
+        "failing_rules": failing,
+        "fields_present": present,
+        "tree": evaluation.to_dict(),
+    }
+
+
+def record_evaluation(
+    session: Session, *, work_item: WorkItemRow, evaluation: Evaluation, evaluated_at: datetime
+) -> EvaluationRow:
+    """Append an evaluation to the item's history."""
+    row = EvaluationRow(**evaluation_values(work_item.id, evaluation, evaluated_at))
     session.add(row)
     session.flush()
     return row

@@ -13,14 +13,10 @@ from plugin.storage.models import WorkItemRow
 from rules.model import WorkItem
 
 
-def upsert_work_item(
-    session: Session, *, tenant_id: int, item: WorkItem, now: datetime
-) -> tuple[WorkItemRow, bool]:
-    """Store an item's snapshot unless a newer one is stored; True if it was applied."""
-    item_id = item.id or item.key
-    source_updated_at = _as_utc(item.updated)
-    values: dict[str, Any] = {
-        "item_id": item_id,
+def work_item_values(item: WorkItem, now: datetime) -> dict[str, Any]:
+    """Return the columns a snapshot of ``item`` sets on its row (all but tenant and first seen)."""
+    return {
+        "item_id": item.id or item.key,
         "tracker": item.tracker,
         "key": item.key,
         "project": item.project,
@@ -30,9 +26,17 @@ def upsert_work_item(
         "status_category": item.status_category.value if item.status_category else None,
         # A snapshot is proof the item exists, so it undoes an earlier deletion.
         "deleted": False,
-        "source_updated_at": source_updated_at,
+        "source_updated_at": _as_utc(item.updated),
         "updated_at": now,
     }
+
+
+def upsert_work_item(
+    session: Session, *, tenant_id: int, item: WorkItem, now: datetime
+) -> tuple[WorkItemRow, bool]:
+    """Store an item's snapshot unless a newer one is stored; True if it was applied."""
+    values = work_item_values(item, now)
+    item_id, source_updated_at = values["item_id"], values["source_updated_at"]
     row = _find_for_upsert(session, tenant_id, item)
     if row is None:
         # Two workers may meet a new item at once; the loser falls through to the update.
