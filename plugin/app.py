@@ -19,6 +19,7 @@ from plugin.inbox import SqlInbox
 from plugin.processing import process_delivery
 from plugin.queue import InProcessQueue, RqQueue, WorkQueue
 from plugin.runtime import Runtime
+from plugin.sessions import KeptSerializerSessionInterface
 from plugin.settings import Settings
 from webhooks.views import INBOX_EXTENSION, MAX_BODY_BYTES
 
@@ -43,6 +44,7 @@ def create_app(
     """Build the service: settings, storage, queue, inbox and blueprints."""
     settings = settings or (runtime.settings if runtime else Settings.from_env())
     app = Flask(__name__)
+    app.session_interface = KeptSerializerSessionInterface()
     app.config.from_mapping(
         SECRET_KEY=settings.effective_secret_key(),
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,

@@ -27,14 +27,17 @@ JOB_FUNCTION = "plugin.jobs.run_delivery"
 SWEEP_BATCH = 200
 ENQUEUE_BATCH = 200
 ENQUEUE_IDLE_S = 1.0
-ENQUEUE_LINGER_S = 0.02
-"""How long the enqueuer lets deliveries gather before it sends them: one round trip and one
-batch of job records for all of them costs Redis and the web process far less than one each."""
 """The enqueuer thread also wakes this often, so nothing waits long on a missed wake-up."""
+ENQUEUE_LINGER_S = 0.005
+"""How long the enqueuer lets deliveries gather before it hands them over: a busy process then
+pushes several ids per round trip instead of one each."""
+DISPATCH_WAIT_S = 1.0
+"""How long a worker's dispatcher blocks on an empty hand-off list before it looks again."""
 RQ_GRACE_S = 5.0
-"""A received delivery younger than this is assumed to be on its way into Redis: the web
-process enqueues right after its commit. Older ones are re-enqueued unless rq still holds
-their job, so the grace only has to cover that moment, not a backlog."""
+"""A received delivery younger than this is assumed to be on its way to rq: the web process hands
+it over right after its commit, and a worker's dispatcher enqueues it at once. Older ones are
+re-enqueued unless rq still holds their job, so the grace only has to cover that moment, not a
+backlog."""
 _WAITING = frozenset({JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED})
 
 
@@ -124,15 +127,21 @@ class InProcessQueue:
 
 
 class RqQueue:
-    """Deliveries as rq jobs; the job id is the delivery's row id, so a re-submit is harmless."""
+    """Deliveries as rq jobs; the job id is the delivery's row id, so a re-submit is harmless.
+
+    Web processes only push delivery ids onto a Redis list, the hand-off; the workers'
+    dispatchers (:meth:`dispatch`) turn them into rq jobs. Building an rq job record costs a web
+    process more than storing the delivery does, and a worker can do it a moment later.
+    """
 
     def __init__(self, runtime: Runtime, redis_url: str, *, name: str = QUEUE_NAME) -> None:
         self.runtime = runtime
         self.redis = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.queue = Queue(name, connection=self.redis)
+        self.handoff_key = f"leanguard:handoff:{name}"
         # Webhook requests hand their delivery ids to one enqueuer thread per process: the
         # request answers without waiting for Redis (or for its timeout, when Redis is down),
-        # and the thread enqueues whatever has gathered in one round trip.
+        # and the thread pushes whatever has gathered in one round trip.
         self._pending: deque[int] = deque()
         self._wake = threading.Event()
         self._drain_lock = threading.Lock()
@@ -152,8 +161,37 @@ class RqQueue:
         self._wake.set()
 
     def flush(self) -> None:
-        """Enqueue everything submitted so far before returning (tests, shutdown)."""
+        """Hand over everything submitted so far before returning (tests, shutdown)."""
         self._drain()
+
+    def dispatch(self, *, wait_s: float = 0.0) -> int:
+        """Turn handed-over delivery ids into rq jobs; return how many were enqueued.
+
+        With ``wait_s``, block up to that long for a first id when there is none. Ids leave
+        the list atomically, so two workers' dispatchers never both enqueue one; ids taken by a
+        worker that dies before enqueuing them are re-driven by the sweeper.
+        """
+        taken: list[int] = []
+        if wait_s > 0:
+            first = self.redis.blpop([self.handoff_key], timeout=wait_s)
+            if first is None:
+                return 0
+            taken.append(int(first[1]))
+        enqueued = 0
+        while True:
+            # LRANGE and LTRIM in one transaction take a batch off the head on any Redis
+            # version (LPOP with a count needs 6.2).
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.lrange(self.handoff_key, 0, ENQUEUE_BATCH - 1)
+            pipe.ltrim(self.handoff_key, ENQUEUE_BATCH, -1)
+            batch, _ = pipe.execute()
+            taken += [int(value) for value in batch]
+            if taken:
+                self._enqueue(taken)
+                enqueued += len(taken)
+                taken = []
+            if len(batch) < ENQUEUE_BATCH:
+                return enqueued
 
     def _enqueue_forever(self) -> None:
         while True:
@@ -169,12 +207,22 @@ class RqQueue:
     def _drain(self) -> None:
         with self._drain_lock:
             # What is pending now, in batches; later arrivals wait for the next linger so that
-            # a steady stream is sent in full batches rather than a trickle of small ones.
+            # a steady stream is pushed in batches rather than one id at a time.
             for _ in range(0, len(self._pending), ENQUEUE_BATCH):
                 batch: list[int] = []
                 while self._pending and len(batch) < ENQUEUE_BATCH:
                     batch.append(self._pending.popleft())
-                self._enqueue(batch)
+                self._hand_over(batch)
+
+    def _hand_over(self, delivery_pks: list[int]) -> None:
+        try:
+            self.redis.rpush(self.handoff_key, *delivery_pks)
+        except RedisError as exc:
+            # Stored deliveries are never lost: the sweeper enqueues them once Redis is back.
+            log.warning(
+                "queue.handoff-failed",
+                extra={"deliveries": len(delivery_pks), "error": type(exc).__name__},
+            )
 
     def _enqueue(self, delivery_pks: list[int]) -> None:
         settings = self.runtime.settings
@@ -207,6 +255,9 @@ class RqQueue:
         once it is past the grace and rq holds no waiting job for it, so a backlog in Redis is
         not enqueued a second time. Returns how many were enqueued.
         """
+        # Ids still on the hand-off list have no job yet; enqueue them first so that a backlog
+        # there is not taken for lost deliveries and enqueued twice.
+        self.dispatch()
         now = datetime.now(UTC)
         with self.runtime.database.session() as session:
             due = due_deliveries(
@@ -245,9 +296,12 @@ class RqQueue:
         }
 
     def depth(self) -> int | None:
-        """Return the number of queued jobs, or None when Redis does not answer."""
+        """Return how many jobs and handed-over ids wait, or None when Redis does not answer."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.llen(self.queue.key)
+        pipe.llen(self.handoff_key)
         try:
-            return int(self.queue.count)
+            return sum(int(count) for count in pipe.execute())
         except RedisError:
             return None
 

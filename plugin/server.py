@@ -10,7 +10,7 @@ from plugin.followup import send_due_reminders
 from plugin.gunicorn_app import FlaskServer, gunicorn_options
 from plugin.jobs import bind_runtime
 from plugin.metrics import COUNTERS
-from plugin.queue import RqQueue
+from plugin.queue import DISPATCH_WAIT_S, RqQueue
 from plugin.runtime import Runtime
 from plugin.settings import Settings
 
@@ -29,7 +29,7 @@ def serve(settings: Settings, *, workers: int, threads: int) -> None:
 
 
 def run_worker(settings: Settings, *, burst: bool) -> None:
-    """Run an rq worker on the deliveries queue, plus the sweeper that re-drives lost work."""
+    """Run an rq worker on the deliveries queue, with the dispatcher and the sweeper beside it."""
     from rq import SimpleWorker
 
     runtime = Runtime.from_settings(settings)
@@ -49,9 +49,21 @@ def run_worker(settings: Settings, *, burst: bool) -> None:
             except Exception:
                 log.exception("worker.follow-up-failed")
 
+    def dispatch_forever() -> None:
+        while not stop.is_set():
+            try:
+                queue.dispatch(wait_s=DISPATCH_WAIT_S)
+            except Exception:
+                log.exception("worker.dispatch-failed")
+                # Redis is down or restarting: look again later rather than spin.
+                stop.wait(DISPATCH_WAIT_S)
+
     queue.sweep()
-    sweeper = threading.Thread(target=sweep_forever, name="leanguard-sweeper", daemon=True)
-    sweeper.start()
+    if not burst:
+        # A burst worker works what the sweep above dispatched and stops; a lasting one keeps
+        # turning the web processes' hand-offs into jobs.
+        for name, target in (("sweeper", sweep_forever), ("dispatcher", dispatch_forever)):
+            threading.Thread(target=target, name=f"leanguard-{name}", daemon=True).start()
     # SimpleWorker runs jobs in this process: no fork, so the database pool stays valid.
     worker = SimpleWorker([queue.queue], connection=queue.redis)
     try:

@@ -12,6 +12,7 @@ from webhooks.events import (
     Change,
     InboundEvent,
     ItemRef,
+    RequestHeaders,
     as_text,
     delivery_id_from,
     load_object,
@@ -31,9 +32,9 @@ _ISSUE_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]*-[0-9]+")
 _ISSUE_ID = re.compile(r"[0-9]+")
 
 
-def parse_jira_delivery(body: bytes, headers: Mapping[str, str]) -> InboundEvent:
+def parse_jira_delivery(body: bytes, headers: RequestHeaders) -> InboundEvent:
     """Parse a verified Jira delivery; raise :class:`BadPayload` if it has the wrong shape."""
-    payload, payload_text = load_object(body)
+    payload, payload_json = load_object(body)
     event_type = non_empty_str(payload.get("webhookEvent"))
     if event_type is None:
         raise BadPayload("The body has no webhookEvent string.")
@@ -59,7 +60,7 @@ def parse_jira_delivery(body: bytes, headers: Mapping[str, str]) -> InboundEvent
         changes=changes,
         occurred_at=utc_from_millis(payload.get("timestamp")),
         payload=payload,
-        payload_text=payload_text,
+        payload_json=payload_json,
     )
 
 

@@ -13,6 +13,7 @@ from webhooks.events import (
     Change,
     InboundEvent,
     ItemRef,
+    RequestHeaders,
     as_text,
     delivery_id_from,
     load_object,
@@ -33,13 +34,13 @@ _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 
 def parse_linear_delivery(
     body: bytes,
-    headers: Mapping[str, str],
+    headers: RequestHeaders,
     *,
     now: Callable[[], float] = time.time,
     tolerance_s: float = 60.0,
 ) -> InboundEvent:
     """Parse a verified Linear delivery; raise :class:`StaleDelivery` or :class:`BadPayload`."""
-    payload, payload_text = load_object(body)
+    payload, payload_json = load_object(body)
     sent_at_ms = _check_fresh(payload.get("webhookTimestamp"), now() * 1000, tolerance_s)
 
     resource = non_empty_str(payload.get("type"))
@@ -84,7 +85,7 @@ def parse_linear_delivery(
         # so a retry of an old event would otherwise look newer than later events.
         occurred_at=utc_from_iso(payload.get("createdAt")) or utc_from_millis(sent_at_ms),
         payload=payload,
-        payload_text=payload_text,
+        payload_json=payload_json,
     )
 
 

@@ -51,13 +51,11 @@ def jira() -> ResponseReturnValue:
             raise BadSignature("Connect app webhooks are not enabled.")
         # The tenant comes from the verified token, never from the body.
         site = verifier(request)
-        event = replace(
-            parse_jira_delivery(body, dict(request.headers)), site=site, via_connect=True
-        )
+        event = replace(parse_jira_delivery(body, request.headers), site=site, via_connect=True)
     else:
         secret = _secret(JIRA_SECRET_SETTING, "Jira")
         verify_hub_signature(secret, body, request.headers.get("X-Hub-Signature"))
-        event = parse_jira_delivery(body, dict(request.headers))
+        event = parse_jira_delivery(body, request.headers)
     is_new = _store(event)
     if not event.needs_work:
         return "", 204
@@ -70,7 +68,7 @@ def linear() -> ResponseReturnValue:
     body = _read_body()
     secret = _secret(LINEAR_SECRET_SETTING, "Linear")
     verify_linear_signature(secret, body, request.headers.get("Linear-Signature"))
-    event = parse_linear_delivery(body, dict(request.headers))
+    event = parse_linear_delivery(body, request.headers)
     is_new = _store(event)
     # Linear treats any status but 200 as a failure and retries, so every success is 200.
     status = "ignored" if not event.needs_work else "accepted" if is_new else "duplicate"

@@ -423,6 +423,7 @@ class Service:
             assert isinstance(queue, RqQueue)
             jobs.bind_runtime(self.runtime)
             queue.flush()
+            queue.dispatch()
             # The worker installs its own SIGINT and SIGTERM handlers; give pytest its own back.
             handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
             try:

@@ -38,7 +38,7 @@ def delivery(tenant_id: int, delivery_id: str, key: str = "PROJ-1") -> NewDelive
             changes=(),
             occurred_at=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
             payload=payload,
-            payload_text=json.dumps(payload),
+            payload_json=json.dumps(payload).encode(),
         ),
     )
 
