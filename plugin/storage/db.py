@@ -179,13 +179,15 @@ class Database:
 
 
 def _create_engine(url: URL, *, ping_idle: bool = True, **options: Any) -> Engine:
+    # Errors leave out statement parameters: they hold webhook bodies and tenants' secrets,
+    # and an error's text ends up in logs and in the deliveries' last_error.
     if url.get_backend_name() == "sqlite":
         return _create_sqlite_engine(url)
     connect_args: dict[str, Any] = {}
     if url.get_backend_name() == "postgresql" and "connect_timeout" not in url.query:
         # Without a timeout a readiness probe hangs while the server is unreachable.
         connect_args["connect_timeout"] = _POSTGRES_CONNECT_TIMEOUT_S
-    engine = create_engine(url, connect_args=connect_args, **options)
+    engine = create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     if ping_idle:
         _ping_after_idle(engine)
     return engine
@@ -218,7 +220,10 @@ def _ping_after_idle(engine: Engine) -> None:
 
 def _create_sqlite_engine(url: URL) -> Engine:
     in_memory = _is_memory(url)
-    options: dict[str, Any] = {"connect_args": {"check_same_thread": False}}
+    options: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False},
+        "hide_parameters": True,
+    }
     if in_memory:
         # Every connection to ``:memory:`` is a new, empty database; share one instead.
         options["poolclass"] = StaticPool

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
+from typing import Any
 
+import psycopg
 from psycopg.types.json import Json
 from sqlalchemy import (
     ColumnElement,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.expression import Executable
 
@@ -72,13 +75,9 @@ def store_deliveries(
         )
         for new in deliveries
     ]
+    result: Iterable[Sequence[Any]]
     if on_postgresql:
-        # The busiest statement of the service, and SQLAlchemy's work to compile-cache, bind
-        # and wrap a Core statement cost about as much CPU as the driver's: on PostgreSQL it
-        # goes to the driver as SQL text, one placeholder group per row.
-        result = connection.exec_driver_sql(
-            _postgresql_store_sql(len(rows)), tuple(value for row in rows for value in row)
-        )
+        result = _insert_with_psycopg(connection, rows)
     else:
         statement = _sqlite_store_statement()
         named = [dict(zip(_STORED_COLUMNS, row, strict=True)) for row in rows]
@@ -144,6 +143,45 @@ _RETURNED = ("id", "tenant_id", "delivery_id")
 
 
 _TIMESTAMP = UTCDateTime()
+
+
+def _insert_with_psycopg(connection: Connection, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Run the inbox INSERT for ``rows`` on a psycopg cursor; return the rows it returns.
+
+    This is the busiest statement of the service, and SQLAlchemy's work around one statement
+    (compiling or looking up, binding, an execution context, a result object) costs a web
+    process about as much as psycopg's own; here it goes to psycopg as SQL text. Its errors
+    are raised as SQLAlchemy's, as any other statement's would be, and a dropped connection is
+    invalidated, which is what callers retry on.
+    """
+    sql = _postgresql_store_sql(len(rows))
+    params = tuple(value for row in rows for value in row)
+    pooled = connection.connection
+    driver = pooled.driver_connection
+    if not isinstance(driver, psycopg.Connection):
+        raise TypeError(f"expected a psycopg connection, got {type(driver).__name__}")
+    with driver.cursor() as cursor:
+        try:
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+        except psycopg.Error as exc:
+            dropped = connection.dialect.is_disconnect(
+                exc,  # type: ignore[arg-type]  # psycopg's Error is the DB-API Error
+                pooled.dbapi_connection,
+                None,
+            )
+            if dropped:
+                connection.invalidate(exc)
+            # The parameters hold webhook bodies: keep them out of the error's text.
+            raise DBAPIError.instance(
+                sql,
+                None,
+                exc,
+                psycopg.Error,
+                hide_parameters=True,
+                connection_invalidated=dropped,
+                dialect=connection.dialect,
+            ) from exc
 
 
 def _as_is(document: bytes) -> bytes:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Connection, create_engine, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from plugin.storage import Database, Delivery, get_or_create_tenant
 from plugin.storage import delivery_writer as writer_module
@@ -206,6 +206,21 @@ def test_a_failed_statement_fails_each_of_its_webhooks_and_not_the_next(
     assert requests.outcomes["queued"][1] is True
     assert writer.store(delivery(tenant_id, "lost"))[1] is True
     assert set(stored_rows(database)) == {"lost", "queued"}
+
+
+def test_a_refused_row_raises_the_database_error_without_the_body(
+    database: Database, tenant_id: int
+) -> None:
+    writer = DeliveryWriter(database)
+    no_such_tenant = delivery(tenant_id + 1_000, "orphan", key="SECRET-1")
+
+    with pytest.raises(IntegrityError) as refused:
+        writer.store(no_such_tenant)
+
+    assert "SECRET-1" not in str(refused.value)
+    # The writer's connection is as good as before.
+    assert writer.store(delivery(tenant_id, "next"))[1] is True
+    assert set(stored_rows(database)) == {"next"}
 
 
 def test_many_concurrent_webhooks_are_each_stored_once(database: Database, tenant_id: int) -> None:
