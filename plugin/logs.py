@@ -53,14 +53,11 @@ class JsonFormatter(logging.Formatter):
 
 def configure_logging(level: str = "INFO") -> None:
     """Send the service's logs to stderr as JSON lines."""
-    # The JSON lines carry none of the caller, thread or process fields, so the records need
-    # not collect them; finding the caller walks the stack on every line, and the web
-    # processes write two lines per webhook (gunicorn's access line and ours). These are the
-    # switches the logging documentation gives for it ("Optimization").
+    # No line shows where it was logged from, so records need not find their caller: that
+    # walks the stack on every line, and a web process writes two lines per webhook
+    # (gunicorn's access line and ours). The logging documentation gives this switch
+    # ("Optimization"). The process id stays: gunicorn's own lines show it.
     logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 
-from plugin.logs import JsonFormatter, log_context
+import pytest
+
+from plugin.logs import JsonFormatter, configure_logging, log_context
 
 
 def test_a_record_becomes_one_json_line_with_its_extra_fields() -> None:
@@ -55,3 +58,20 @@ def test_the_log_context_adds_its_ids_to_every_line_inside_it() -> None:
     assert own["item"] == "KAN-41", "a record's own extra wins over the context"
     assert "item" not in outer and outer["delivery_id"] == "d-7"
     assert "delivery_id" not in after
+
+
+def test_configured_logging_still_fills_what_gunicorns_lines_show(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))
+    monkeypatch.setattr(root, "level", root.level)
+    monkeypatch.setattr(logging, "_srcfile", logging._srcfile)
+    configure_logging()
+
+    record = logging.getLogger("gunicorn.error").makeRecord(
+        "gunicorn.error", logging.INFO, __file__, 1, "Booting worker with pid: %s", (42,), None
+    )
+    line = logging.Formatter("[%(process)d] [%(levelname)s] %(message)s").format(record)
+
+    assert line == f"[{os.getpid()}] [INFO] Booting worker with pid: 42"
