@@ -94,8 +94,9 @@ class InboundEvent:
         # encoding the parsed payload would, without encoding a large body once more. Kept as
         # bytes all the way to the database: a body with any character beyond Latin-1 makes a
         # Python string that costs more to decode and encode again than anything else stored.
+        # The header holds only strings, booleans and lists of them, all within orjson's reach.
         return b"".join(
-            (json.dumps(self._header())[:-1].encode(), b', "payload": ', self.payload_json, b"}")
+            (orjson.dumps(self._header())[:-1], b',"payload":', self.payload_json, b"}")
         )
 
     def _header(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,6 +29,25 @@ def test_a_record_becomes_one_json_line_with_its_extra_fields() -> None:
     assert entry["logger"] == "plugin.processing"
     assert (entry["delivery_id"], entry["tenant"]) == ("d-1", 3)
     assert "\n" not in line
+
+
+def test_any_extra_value_still_makes_a_line() -> None:
+    record = logging.makeLogRecord(
+        {
+            "msg": "rules.previewed",
+            "counts": {404: 1, "ok": 2},
+            "big": 2**70,
+            "where": Path("/srv/rules"),
+            "title": "Réduire le churn",
+        }
+    )
+
+    entry = json.loads(JsonFormatter().format(record))
+
+    assert entry["counts"] == {"404": 1, "ok": 2}
+    assert entry["big"] == 2**70
+    assert entry["where"] == "/srv/rules"
+    assert entry["title"] == "Réduire le churn"
 
 
 def test_exceptions_are_kept_in_the_line() -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, session
+from flask import Flask, request, session
+from flask.sessions import SecureCookieSession
 
 from plugin.sessions import KeptSerializerSessionInterface
 
@@ -60,3 +61,20 @@ def test_an_old_key_among_the_fallbacks_still_reads_its_cookies() -> None:
     app.secret_key = "second-key"
 
     assert client.get("/who").text == "po@acme.example"
+
+
+def test_a_request_without_cookies_starts_a_new_empty_session() -> None:
+    app = session_app("first-key")
+
+    with app.test_request_context("/who"):
+        opened = app.session_interface.open_session(app, request)
+
+    assert isinstance(opened, SecureCookieSession)
+    assert dict(opened) == {} and not opened.modified
+
+
+def test_without_a_secret_key_there_is_no_session_to_open() -> None:
+    app = session_app("")
+
+    with app.test_request_context("/who"):
+        assert app.session_interface.open_session(app, request) is None
