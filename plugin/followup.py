@@ -253,7 +253,7 @@ def _send(runtime: Runtime, reminder_id: int, work_item_id: int, basis: str, now
                 error="no API credentials for the item's site",
             )
         return 0
-    details = runtime.details_url(item.tracker, item.key)
+    details = runtime.details_url(item)
     card = reminder_card(evaluation, reminder_line(done_at, basis), details_url=details)
     kind = "project" if item.kind == "project" and item.tracker == "linear" else "issue"
     target = item.id if item.tracker == "linear" and item.id else item.key

@@ -262,7 +262,7 @@ def reconcile_card(
 ) -> None:
     """Bring the item's single card in line with its evaluation, writing only what changed."""
     settings = runtime.settings
-    details = runtime.details_url(item.tracker, item.key)
+    details = runtime.details_url(item)
     # Linear's mutations take ids: a project's slug, its key here, is no projectId.
     target = item.id if item.tracker == "linear" and item.id else item.key
     with runtime.database.autocommit_session() as session:

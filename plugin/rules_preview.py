@@ -142,7 +142,7 @@ def preview(
         _compare(
             result,
             item,
-            runtime.details_url(item.tracker, item.key),
+            runtime.details_url(item),
             evaluate(item, current, on=on),
             evaluate(item, candidate, on=on),
         )

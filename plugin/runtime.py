@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from plugin.links import item_path
 from plugin.rulesets import RULE_FILE_SUFFIXES, RuleCatalog, describe_problems, load_rules_path
 from plugin.settings import Settings
 from plugin.storage import Database, Tenant
 from plugin.trackers.base import TrackerClient
 from plugin.trackers.jira import JiraClient
 from plugin.trackers.linear import LinearClient
-from rules import RuleSetError
+from rules import RuleSetError, WorkItem
 from webhooks.events import InboundEvent
 
 log = logging.getLogger(__name__)
@@ -133,9 +134,9 @@ class Runtime:
             return LinearClient(settings.linear_api_key, api_url=settings.linear_api_url)
         return None
 
-    def details_url(self, tracker: str, key: str) -> str:
-        """Return the link every card and report uses for an item."""
-        return f"{self.settings.base_url.rstrip('/')}/items/{tracker}/{key}"
+    def details_url(self, item: WorkItem) -> str:
+        """Return the link every card uses for an item."""
+        return self.settings.base_url.rstrip("/") + item_path(item.tracker, item.key, item.site)
 
 
 def _rules_fingerprint(path: Path) -> object:

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 
 from plugin import metrics as figures
+from plugin.links import item_path
 from plugin.queue import WorkQueue
 from plugin.runtime import Runtime
-from plugin.storage import delivery_counts, find_work_item, latest_evaluation, latest_results
+from plugin.storage import (
+    count_sites_with_item,
+    delivery_counts,
+    find_site_work_item,
+    find_work_item,
+    latest_evaluation,
+    latest_results,
+)
 from rules import Evaluation
 
 bp = Blueprint("pages", __name__)
+bp.add_app_template_global(item_path)
 
 
 def _runtime() -> Runtime:
@@ -64,8 +73,19 @@ def home() -> str:
 def item_details(tracker: str, key: str) -> str:
     """Render an item's latest result tree: the page every card links to."""
     runtime = _runtime()
+    site = request.args.get("site", "")
     with runtime.database.session() as session:
-        row = find_work_item(session, tenant_id=None, tracker=tracker, key=key)
+        if site:
+            row = find_site_work_item(session, tracker=tracker, site=site, key=key)
+        elif count_sites_with_item(session, tracker=tracker, key=key) > 1:
+            # Never guess between sites: one site's item must not show on another's link.
+            abort(
+                404,
+                description=f"Several sites have {tracker} item {key}; open it from the link "
+                "on its card, which names its site.",
+            )
+        else:
+            row = find_work_item(session, tenant_id=None, tracker=tracker, key=key)
         if row is None:
             abort(404, description=f"leanguard has not seen {tracker} item {key} yet.")
         latest = latest_evaluation(session, work_item_id=row.id)

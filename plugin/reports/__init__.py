@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from plugin.links import item_path
 from plugin.reports.figures import (
     DAY,
     EpicFacts,
@@ -59,6 +60,8 @@ class Offender:
     project: str
     days: float
     reason: str
+    site: str = ""
+    """The item's site, which its details link names."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-safe dict with the item's details link."""
@@ -70,7 +73,7 @@ class Offender:
             "project": self.project,
             "days": round(self.days, 1),
             "reason": self.reason,
-            "url": f"/items/{self.tracker}/{self.key}",
+            "url": item_path(self.tracker, self.key, self.site),
         }
 
 
@@ -166,10 +169,10 @@ def health_report(
                 report.scopes.setdefault(key, _empty(options))
         offenders = _offenders(epics, failing, report, now)
         titles = item_titles(session, (o[0] for o in offenders))
-    named = [
-        Offender(kind, *titles.get(item_id, ("", "", "")), project, days, reason)
-        for item_id, kind, project, days, reason in offenders
-    ]
+    named = []
+    for item_id, kind, project, days, reason in offenders:
+        tracker, item_key, title, site = titles.get(item_id, ("", "", "", ""))
+        named.append(Offender(kind, tracker, item_key, title, project, days, reason, site))
     return HealthReport(scope, report, now, named)
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from plugin.reports.figures import EpicFacts, HygieneCount, HygieneFacts, Period
 from plugin.storage.backfills import EpicTimelineRow, ItemHygieneRow, ReportWatermarkRow
 from plugin.storage.dialects import upsert_insert
-from plugin.storage.models import EvaluationRow, WorkItemRow
+from plugin.storage.models import EvaluationRow, Tenant, WorkItemRow
 
 WATERMARK = "evaluations"
 FOLD_LAG = timedelta(minutes=15)
@@ -165,17 +165,18 @@ def _instant(column: Any, dialect: str) -> Any:
     return column
 
 
-def item_titles(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
-    """Return (tracker, key, title) of the given work items."""
+def item_titles(session: Session, ids: Iterable[int]) -> dict[int, tuple[str, str, str, str]]:
+    """Return (tracker, key, title, site) of the given work items."""
     wanted = sorted(set(ids))
-    out: dict[int, tuple[str, str, str]] = {}
+    out: dict[int, tuple[str, str, str, str]] = {}
+    w = WorkItemRow
     for chunk in _chunks(wanted):
         for row in session.execute(
-            select(WorkItemRow.id, WorkItemRow.tracker, WorkItemRow.key, WorkItemRow.title).where(
-                WorkItemRow.id.in_(chunk)
-            )
+            select(w.id, w.tracker, w.key, w.title, Tenant.site)
+            .join(Tenant, Tenant.id == w.tenant_id)
+            .where(w.id.in_(chunk))
         ):
-            out[row.id] = (row.tracker, row.key, row.title)
+            out[row.id] = (row.tracker, row.key, row.title, row.site)
     return out
 
 

@@ -30,7 +30,13 @@ from plugin.storage.models import (
 )
 from plugin.storage.rulesets import latest_ruleset, ruleset_history, save_ruleset
 from plugin.storage.tenants import get_or_create_tenant
-from plugin.storage.work_items import find_work_item, mark_work_item_deleted, upsert_work_item
+from plugin.storage.work_items import (
+    count_sites_with_item,
+    find_site_work_item,
+    find_work_item,
+    mark_work_item_deleted,
+    upsert_work_item,
+)
 
 __all__ = [
     "CARD_POSTING",
@@ -48,11 +54,13 @@ __all__ = [
     "accept_delivery",
     "claim_delivery",
     "complete_delivery",
+    "count_sites_with_item",
     "dead_deliveries",
     "default_database_url",
     "delivery_counts",
     "due_deliveries",
     "fail_delivery",
+    "find_site_work_item",
     "find_work_item",
     "forget_card",
     "get_card",

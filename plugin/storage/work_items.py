@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, distinct, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
 from plugin.storage.dialects import upsert_insert
-from plugin.storage.models import WorkItemRow
+from plugin.storage.models import Tenant, WorkItemRow
 from rules.model import WorkItem
 
 
@@ -91,6 +91,33 @@ def find_work_item(
     return session.scalars(
         _by_id_or_key(tenant_id, key).where(WorkItemRow.tracker == tracker)
     ).first()
+
+
+def find_site_work_item(
+    session: Session, *, tracker: str, site: str, key: str
+) -> WorkItemRow | None:
+    """Find an item by key or tracker id on one site, a trailing slash on its URL aside."""
+    bare = site.rstrip("/")
+    sites = [bare, f"{bare}/"]
+    tenants = select(Tenant.id).where(Tenant.tracker == tracker, Tenant.site.in_(sites))
+    return session.scalars(
+        _by_id_or_key(None, key).where(
+            WorkItemRow.tracker == tracker, WorkItemRow.tenant_id.in_(tenants)
+        )
+    ).first()
+
+
+def count_sites_with_item(session: Session, *, tracker: str, key: str) -> int:
+    """Count the sites that have an item of this key or tracker id."""
+    matching = or_(WorkItemRow.item_id == key, WorkItemRow.key == key)
+    return (
+        session.scalar(
+            select(func.count(distinct(WorkItemRow.tenant_id))).where(
+                WorkItemRow.tracker == tracker, matching
+            )
+        )
+        or 0
+    )
 
 
 def _by_id_or_key(tenant_id: int | None, item_id_or_key: str) -> Select[WorkItemRow]:

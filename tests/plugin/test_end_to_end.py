@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 import requests
@@ -67,6 +67,7 @@ JIRA_EMAIL = "leanguard-bot@helloworld-test.example"
 JIRA_TOKEN = "ATATT3xFfGF0-e2e-cloud-token"
 JIRA_BOT = "712020:4f1c3a52-9a1e-4b7e-8a53-0c2d5f7e9b11"
 DC_SITE = "http://localhost:2990/jira"
+LINEAR_ORG = "7a661544-df08-4cd1-a1e3-5ec611898806"
 DC_TOKEN = "NjM4OTk1-e2e-dc-personal-token"
 LINEAR_API = "https://api.linear.app/graphql"
 LINEAR_KEY = "lin_api_e2e0123456789abcdefghijklmnopqrstuvwxyzAB"
@@ -78,6 +79,11 @@ LABEL = "needs-outcomes"
 
 
 # Payloads ------------------------------------------------------------------------------------
+
+
+def details_path(tracker: str, key: str, site: str) -> str:
+    """The details page of one site's item, as cards and pages link to it."""
+    return f"/items/{tracker}/{key}?site={quote(site, safe='')}"
 
 
 def shared_bytes(name: str) -> bytes:
@@ -634,7 +640,7 @@ def test_failing_jira_epic_gets_one_adf_card_a_status_property_and_a_details_pag
     shown = adf_text(card)
     assert "2 outcome checks failing" in shown
     assert "No hypothesis found." in shown and "No success metric found." in shown
-    assert f"{BASE_URL}/items/jira/KAN-40" in json.dumps(card)
+    assert BASE_URL + details_path("jira", "KAN-40", JIRA_SITE) in json.dumps(card)
     status = dict(jira.properties["KAN-40"])
     evaluated_at = datetime.fromisoformat(status.pop("evaluatedAt"))
     assert abs((datetime.now(UTC) - evaluated_at).total_seconds()) < 60
@@ -642,7 +648,7 @@ def test_failing_jira_epic_gets_one_adf_card_a_status_property_and_a_details_pag
         "status": "fail",
         "violations": 2,
         "failing": ["hypothesis", "success-metric"],
-        "detailsUrl": f"{BASE_URL}/items/jira/KAN-40",
+        "detailsUrl": BASE_URL + details_path("jira", "KAN-40", JIRA_SITE),
     }
     assert jira.calls("PUT") == ["/issue/KAN-40/properties/leanguard"]
 
@@ -651,7 +657,8 @@ def test_failing_jira_epic_gets_one_adf_card_a_status_property_and_a_details_pag
     assert "No success metric found." in details
     assert "Success metric" in details and 'aria-label="Result tree"' in details
     home = service.page("/")
-    assert 'href="/items/jira/KAN-40"' in home and "No hypothesis found." in home
+    assert f'href="{details_path("jira", "KAN-40", JIRA_SITE)}"' in home
+    assert "No hypothesis found." in home
 
 
 def test_jira_comment_webhook_is_stored_and_answered_204_without_work(
@@ -911,7 +918,7 @@ def test_deleted_issue_is_marked_deleted_without_a_fetch(service: Service, jira:
     jira.put_issue(e2e_json("jira_api_KAN-40.problem_only.json"))
     accepted(service.post_jira(e2e_bytes("jira_webhook_epic_created.json")))
     service.work()
-    assert 'href="/items/jira/KAN-40"' in service.page("/")
+    assert f'href="{details_path("jira", "KAN-40", JIRA_SITE)}"' in service.page("/")
     writes = jira.writes()
 
     accepted(service.post_jira(e2e_bytes("jira_webhook_epic_deleted.json")))
@@ -922,7 +929,7 @@ def test_deleted_issue_is_marked_deleted_without_a_fetch(service: Service, jira:
     assert jira.writes() == writes
     assert service.work_item("jira", "KAN-40").deleted is True
     assert "deleted in the tracker" in service.page("/items/jira/KAN-40")
-    assert 'href="/items/jira/KAN-40"' not in service.page("/")
+    assert f'href="{details_path("jira", "KAN-40", JIRA_SITE)}"' not in service.page("/")
 
 
 def test_issue_deleted_by_the_services_own_account_is_still_marked_deleted(
@@ -1058,7 +1065,7 @@ def test_data_center_uses_a_personal_access_token_api_v2_and_wiki_markup(
     assert isinstance(card, str), "Data Center comments are wiki markup"
     assert card.startswith("*leanguard: 2 outcome checks failing (2 errors)*")
     assert "* (x) *No success metric found.*" in card
-    assert f"[See details|{BASE_URL}/items/jira/TEST-11]" in card
+    assert f"[See details|{BASE_URL}{details_path('jira', 'TEST-11', DC_SITE)}]" in card
     assert dc.properties["TEST-11"]["failing"] == ["success-metric", "customer-problem"]
     assert "No customer problem found." in service.page("/items/jira/TEST-11")
 
@@ -1083,7 +1090,7 @@ def test_linear_epic_issue_create_fetches_it_and_posts_one_markdown_card(
     body = created["input"]["body"]
     assert body.startswith("**leanguard: 1 outcome check failing (1 error)**")
     assert "No customer problem found." in body
-    assert f"[See details]({BASE_URL}/items/linear/WEB-45)" in body
+    assert f"[See details]({BASE_URL}{details_path('linear', 'WEB-45', LINEAR_ORG)})" in body
     assert "No customer problem found." in service.page("/items/linear/WEB-45")
 
 

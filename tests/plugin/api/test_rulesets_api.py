@@ -554,7 +554,9 @@ def test_preview_says_what_would_start_stop_or_change(app: Flask, client: FlaskC
         ("PAY-2", "owner-named"),
         ("PAY-3", "owner-named"),
     ]
-    assert body["dry_run"][0]["url"] == "https://leanguard.example.com/items/jira/PAY-1"
+    assert body["dry_run"][0]["url"] == (
+        "https://leanguard.example.com/items/jira/PAY-1?site=https%3A%2F%2Facme.atlassian.net"
+    )
     assert body["current"]["name"] == "lean" and body["candidate"]["name"] == "jira-pay"
     assert [c["key"] for c in stricter["start_failing"]] == ["PAY-1"]
     assert stricter["start_failing"][0]["after"][0]["message"] == "No owner found."

@@ -226,13 +226,14 @@ def test_a_project_scope_reports_only_that_project(database: Database) -> None:
 def test_the_worst_offenders_link_to_their_items(report: HealthReport) -> None:
     offenders = [(o["kind"], o["key"], o["url"]) for o in report.to_dict()["offenders"]]
 
+    on_site = "?site=https%3A%2F%2Facme.atlassian.net"
     assert offenders == [
-        ("failing", "SHOP-3", "/items/jira/SHOP-3"),
-        ("failing", "SHOP-S1", "/items/jira/SHOP-S1"),
-        ("failing", "SHOP-2", "/items/jira/SHOP-2"),
-        ("unreviewed", "SHOP-9", "/items/jira/SHOP-9"),
-        ("unreviewed", "SHOP-4", "/items/jira/SHOP-4"),
-        ("large", "SHOP-5", "/items/jira/SHOP-5"),
+        ("failing", "SHOP-3", f"/items/jira/SHOP-3{on_site}"),
+        ("failing", "SHOP-S1", f"/items/jira/SHOP-S1{on_site}"),
+        ("failing", "SHOP-2", f"/items/jira/SHOP-2{on_site}"),
+        ("unreviewed", "SHOP-9", f"/items/jira/SHOP-9{on_site}"),
+        ("unreviewed", "SHOP-4", f"/items/jira/SHOP-4{on_site}"),
+        ("large", "SHOP-5", f"/items/jira/SHOP-5{on_site}"),
     ]
     assert report.offenders[-1].days == 135.0
     assert report.offenders[0].title == "Title of SHOP-3"

@@ -113,7 +113,7 @@ def test_the_overview_page_shows_figures_charts_projects_and_offenders(
     assert "<script" not in page
     assert '<td class="num" id="fig-epics_delivered">6</td>' in page
     assert 'href="/reports/jira/PAY?from=2026-03-02&amp;to=2026-03-15"' in page
-    assert 'href="/items/jira/SHOP-2"' in page
+    assert 'href="/items/jira/SHOP-2?site=https%3A%2F%2Facme.atlassian.net"' in page
     assert "@media print" in page
 
 
