@@ -109,21 +109,18 @@ def find_site_work_item(
 
 def count_sites_with_item(session: Session, *, tracker: str, key: str) -> int:
     """Count the sites that have an item of this key or tracker id."""
-    matching = or_(WorkItemRow.item_id == key, WorkItemRow.key == key)
-    return (
-        session.scalar(
-            select(func.count(distinct(WorkItemRow.tenant_id))).where(
-                WorkItemRow.tracker == tracker, matching
-            )
-        )
-        or 0
+    query = select(func.count(distinct(WorkItemRow.tenant_id))).where(
+        WorkItemRow.tracker == tracker, _is_id_or_key(key)
     )
+    return session.scalar(query) or 0
+
+
+def _is_id_or_key(item_id_or_key: str) -> ColumnElement[bool]:
+    return or_(WorkItemRow.item_id == item_id_or_key, WorkItemRow.key == item_id_or_key)
 
 
 def _by_id_or_key(tenant_id: int | None, item_id_or_key: str) -> Select[WorkItemRow]:
-    query = select(WorkItemRow).where(
-        or_(WorkItemRow.item_id == item_id_or_key, WorkItemRow.key == item_id_or_key)
-    )
+    query = select(WorkItemRow).where(_is_id_or_key(item_id_or_key))
     if tenant_id is not None:
         query = query.where(WorkItemRow.tenant_id == tenant_id)
     # Prefer a live item, then the one touched last: a key can outlive a deleted item.

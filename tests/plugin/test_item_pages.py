@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from support.rules_admin import OTHER_SITE, SITE, epic, make_app, seed
+from support.rules_admin import OTHER_SITE, SITE, epic, seed
 
 ACME_LINK = "/items/jira/KAN-1?site=https%3A%2F%2Facme.atlassian.net"
 GLOBEX_LINK = "/items/jira/KAN-1?site=https%3A%2F%2Fglobex.atlassian.net"
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def test_a_key_on_one_site_opens_with_or_without_the_site(app: Flask, client: FlaskClient) -> None:

@@ -105,16 +105,6 @@ rules:
 """
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Flask:
-    return make_app(tmp_path)
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def runner(app: Flask) -> ReevaluationRunner:
     found: ReevaluationRunner = app.extensions[RUNNER_EXTENSION]
     return found
